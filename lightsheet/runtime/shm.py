@@ -1,0 +1,94 @@
+"""Named shared-memory blocks: ``lightsheet-<pid>-<purpose>-<id>``, owned and unlinked by their creator.
+
+The pid in the name is the owner's, so a block whose owner is gone can be recognised and removed
+at start-up. Attaching never registers the block with Python's resource tracker (before 3.13 an
+attaching process would otherwise unlink, or warn about, a block it does not own when it exits).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from multiprocessing import resource_tracker, shared_memory
+from pathlib import Path
+
+import psutil
+
+PREFIX = "lightsheet"
+SHM_DIR = Path("/dev/shm")
+_NAME_RE = re.compile(rf"^{PREFIX}-(\d+)-([A-Za-z0-9_]+)-([A-Za-z0-9_]+)$")
+_log = logging.getLogger(__name__)
+
+
+def block_name(purpose: str, ident: str | int, pid: int | None = None) -> str:
+    """The name of a block owned by ``pid`` (this process by default)."""
+    for part, label in ((purpose, "purpose"), (str(ident), "id")):
+        if not re.fullmatch(r"[A-Za-z0-9_]+", part):
+            raise ValueError(f"shared-memory {label} {part!r} must be letters, digits or _")
+    return f"{PREFIX}-{os.getpid() if pid is None else pid}-{purpose}-{ident}"
+
+
+def create_block(purpose: str, ident: str | int, size: int) -> shared_memory.SharedMemory:
+    """Create a block owned by this process; the caller must :func:`release_block` it with unlink."""
+    shm = shared_memory.SharedMemory(name=block_name(purpose, ident), create=True, size=size)
+    _log.debug("created shared memory %s (%d bytes)", shm.name, size)
+    return shm
+
+
+def attach_block(name: str) -> shared_memory.SharedMemory:
+    """Attach to a block owned by another process without taking over its cleanup."""
+    try:
+        shm = shared_memory.SharedMemory(name=name, create=False, track=False)  # type: ignore[call-arg]
+    except TypeError:  # Python < 3.13 has no ``track``
+        shm = shared_memory.SharedMemory(name=name, create=False)
+        resource_tracker.unregister(shm._name, "shared_memory")  # type: ignore[attr-defined]
+    return shm
+
+
+def release_block(shm: shared_memory.SharedMemory, unlink: bool) -> None:
+    """Close the mapping and, for the owner, remove the block. Safe to call twice."""
+    try:
+        shm.close()
+    except BufferError:
+        # A numpy view still points into the mapping; the OS frees it when the process exits.
+        _log.debug("shared memory %s still has views; left mapped", shm.name)
+    if unlink:
+        try:
+            shm.unlink()
+            _log.debug("unlinked shared memory %s", shm.name)
+        except FileNotFoundError:
+            pass
+
+
+def owner_pid(name: str) -> int | None:
+    """The owner's pid encoded in a block name, or None if the name is not ours."""
+    match = _NAME_RE.match(name)
+    return int(match.group(1)) if match else None
+
+
+def list_blocks() -> list[str]:
+    """Names of every ``lightsheet-*`` block present on this machine."""
+    if not SHM_DIR.is_dir():
+        return []
+    return sorted(p.name for p in SHM_DIR.glob(f"{PREFIX}-*"))
+
+
+def remove_stale_blocks(logger: logging.Logger | None = None) -> list[str]:
+    """Unlink blocks whose owner process no longer runs; return their names."""
+    log = logger or _log
+    removed = []
+    for name in list_blocks():
+        pid = owner_pid(name)
+        if pid is None or psutil.pid_exists(pid):
+            continue
+        try:
+            (SHM_DIR / name).unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("could not remove stale shared memory %s: %s", name, exc)
+            continue
+        removed.append(name)
+        log.warning("removed stale shared memory %s left by dead process %d", name, pid)
+    return removed

@@ -1,4 +1,4 @@
-"""Named shared-memory blocks: ``lightsheet-<pid>-<purpose>-<id>``, owned and unlinked by their creator.
+"""Named shared-memory blocks `lightsheet-<pid>-<purpose>-<id>`, unlinked by their owner.
 
 The pid in the name is the owner's, so a block whose owner is gone can be recognised and removed
 at start-up. Attaching never registers the block with Python's resource tracker (before 3.13 an
@@ -30,7 +30,7 @@ def block_name(purpose: str, ident: str | int, pid: int | None = None) -> str:
 
 
 def create_block(purpose: str, ident: str | int, size: int) -> shared_memory.SharedMemory:
-    """Create a block owned by this process; the caller must :func:`release_block` it with unlink."""
+    """Create a block owned by this process; the caller later releases it with unlink."""
     shm = shared_memory.SharedMemory(name=block_name(purpose, ident), create=True, size=size)
     _log.debug("created shared memory %s (%d bytes)", shm.name, size)
     return shm

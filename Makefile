@@ -1,0 +1,34 @@
+# Two commands for a fresh machine: `make run` and `make test` (see README).
+VENV    := .venv
+PY      := $(VENV)/bin/python
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+RUNS    := runs
+
+.PHONY: run test lint bench clean
+
+$(STAMP): pyproject.toml
+	@bash scripts/ensure-python.sh
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+# The main job: the GUI on the simulated rig when a display is present, otherwise a headless
+# simulated acquisition whose folder is named at the end.
+run: $(STAMP)
+	@bash scripts/run.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check lightsheet tests benchmarks
+	$(BIN)/lint-imports
+
+test: $(STAMP) lint
+	@bash scripts/ensure-gui-deps.sh
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/pytest
+
+bench: $(STAMP)
+	$(PY) benchmarks/throughput.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,8 +1,10 @@
 """Named shared-memory blocks `lightsheet-<pid>-<purpose>-<id>`, unlinked by their owner.
 
 The pid in the name is the owner's, so a block whose owner is gone can be recognised and removed
-at start-up. Attaching never registers the block with Python's resource tracker (before 3.13 an
-attaching process would otherwise unlink, or warn about, a block it does not own when it exits).
+at start-up. Attaching never takes over the owner's cleanup: on Python >= 3.13 it does not track
+the block at all; before 3.13 our spawned children share the owner's resource tracker, where a
+second registration of the same name changes nothing (unregistering it there would remove the
+owner's registration and make the owner's unlink report a KeyError).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from multiprocessing import resource_tracker, shared_memory
+from multiprocessing import shared_memory
 from pathlib import Path
 
 import psutil
@@ -42,7 +44,6 @@ def attach_block(name: str) -> shared_memory.SharedMemory:
         shm = shared_memory.SharedMemory(name=name, create=False, track=False)  # type: ignore[call-arg]
     except TypeError:  # Python < 3.13 has no ``track``
         shm = shared_memory.SharedMemory(name=name, create=False)
-        resource_tracker.unregister(shm._name, "shared_memory")  # type: ignore[attr-defined]
     return shm
 
 

@@ -1,0 +1,358 @@
+"""Chunk files of a run: a fixed number of volumes per HDF5 file, plus their per-plane table.
+
+A chunk is written as ``chunks/chunk-NNNNNN.h5.partial`` and renamed to its final name only
+once it is closed and fsynced, so a file under a final name is always whole; a writer killed
+mid-chunk leaves only a ``.partial``, which dataset.h5 never maps.
+
+Uncompressed planes go to disk with ``H5Dwrite_chunk`` straight from the caller's buffer (the
+shared-memory volume), one (1, 1, y, x) HDF5 chunk per plane: for 2048x2048 uint16 planes this
+measured as fast as a contiguous dataset (~5 GB/s into the page cache) and twice as fast as
+``write_direct`` into the same chunked layout, which copies every plane into a chunk buffer; a
+contiguous dataset, unlike a chunked one, could not be resized to the volumes actually written.
+Compressed planes go through the HDF5 filter pipeline (Blosc with bit shuffle).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import h5py
+import hdf5plugin
+import numpy as np
+
+from lightsheet.storage.durable import PARTIAL_SUFFIX, partial_path, publish
+from lightsheet.storage.metadata import json_safe
+from lightsheet.storage.virtual import (
+    CHUNK_ATTRS,
+    CHUNKS_DIR,
+    DATA,
+    FRAMES,
+    WAVEFORMS,
+    ChunkRecord,
+    chunk_file_name,
+    write_dataset_file,
+)
+
+COMPRESSIONS = ("none", "blosc-lz4", "blosc-zstd")
+FORMAT = "lightsheet-run"
+FORMAT_VERSION = 1
+
+# One row per plane of a saved volume; frame_id is -1 and present False where the frame never
+# arrived, so a gap is recorded instead of shifting later planes.
+FRAMES_DTYPE = np.dtype(
+    [
+        ("frame_id", "<i8"),
+        ("camera_ts", "<f8"),
+        ("host_ts", "<f8"),
+        ("volume", "<i8"),
+        ("plane", "<i4"),
+        ("present", "?"),
+    ]
+)
+
+_RUN_ATTRS = (
+    "format",
+    "format_version",
+    "volume_shape",
+    "dtype",
+    "volumes_per_chunk",
+    "compression",
+    "compression_level",
+)
+_INDEX_ATTRS = ("volumes", "chunk_files")
+_FRAMES_ROWS_PER_HDF5_CHUNK = 1024
+_log = logging.getLogger(__name__)
+
+
+def volumes_per_chunk(volume_nbytes: int, ram_budget_bytes: int) -> int:
+    """How many volumes one chunk file holds so that a chunk fits the RAM budget (at least 1)."""
+    if volume_nbytes <= 0:
+        raise ValueError(f"volume size must be positive, got {volume_nbytes} bytes")
+    return max(1, ram_budget_bytes // volume_nbytes)
+
+
+def _compression_filter(compression: str, level: int) -> dict[str, Any]:
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"compression must be one of {', '.join(COMPRESSIONS)}: {compression!r}")
+    if compression == "none":
+        return {}
+    if not 0 <= level <= 9:
+        raise ValueError(f"Blosc compression level must be 0..9, got {level}")
+    cname = compression.removeprefix("blosc-")
+    return dict(hdf5plugin.Blosc(cname=cname, clevel=level, shuffle=hdf5plugin.Blosc.BITSHUFFLE))
+
+
+def _attr_value(value: Any) -> Any:
+    """An HDF5 attribute for ``value``: numbers, strings and numeric arrays as they are,
+    anything else (dicts, None, mixed lists) as a JSON string."""
+    if isinstance(value, (str, bool, int, float, np.generic)):
+        return value
+    if isinstance(value, (np.ndarray, list, tuple)):
+        array = np.asarray(value)
+        if array.dtype.kind in "biuf":
+            return array
+        if array.dtype.kind == "U":
+            return array.astype(h5py.string_dtype())
+    return json.dumps(json_safe(value))
+
+
+def _check_h5_name(name: Any) -> str:
+    if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
+        raise ValueError(f"{name!r} cannot name an HDF5 object")
+    return name
+
+
+def _write_tree(group: h5py.Group, tree: Mapping[str, Any]) -> None:
+    """Store a nested dict: mappings become groups, arrays datasets, scalars attributes."""
+    for key, value in tree.items():
+        name = _check_h5_name(key)
+        if isinstance(value, Mapping):
+            _write_tree(group.create_group(name), value)
+        elif isinstance(value, (np.ndarray, list, tuple)):
+            group.create_dataset(name, data=np.asarray(value))
+        else:
+            group.attrs[name] = _attr_value(value)
+
+
+def _frame_rows(frames: np.ndarray, planes: int) -> np.ndarray:
+    """The caller's per-plane table in the on-disk layout (the caller's may have more fields)."""
+    names = frames.dtype.names or ()
+    missing = [name for name in FRAMES_DTYPE.names if name not in names]
+    if missing:
+        raise ValueError(f"frames table lacks the field(s) {', '.join(missing)}")
+    if frames.shape != (planes,):
+        raise ValueError(f"frames table has shape {frames.shape}, expected ({planes},)")
+    rows = np.empty(planes, dtype=FRAMES_DTYPE)
+    for name in FRAMES_DTYPE.names:
+        rows[name] = frames[name]
+    return rows
+
+
+class ChunkWriter:
+    """Writes the volumes of one run into chunk files and keeps dataset.h5 indexing them.
+
+    Not thread-safe: one saver owns it. After an error while writing, the current chunk stays
+    ``.partial`` (its last volume may be torn) and further writes are refused.
+    """
+
+    def __init__(
+        self,
+        run_dir: str | Path,
+        volume_shape: tuple[int, int, int],
+        dtype: np.dtype | str | type,
+        volumes_per_chunk: int,
+        compression: str = "none",
+        compression_level: int = 5,
+        attrs: Mapping[str, Any] | None = None,
+        waveforms: Mapping[str, Any] | None = None,
+    ) -> None:
+        shape = tuple(int(n) for n in volume_shape)
+        if len(shape) != 3 or min(shape) < 1:
+            raise ValueError(f"volume shape must be (z, y, x) of positive sizes, got {shape}")
+        if volumes_per_chunk < 1:
+            raise ValueError(f"volumes per chunk must be at least 1, got {volumes_per_chunk}")
+        self._filter = _compression_filter(compression, compression_level)
+        reserved = set(_RUN_ATTRS) | set(CHUNK_ATTRS) | set(_INDEX_ATTRS)
+        clashes = sorted(reserved & set(attrs or {}))
+        if clashes:
+            raise ValueError(f"attribute name(s) reserved by the writer: {', '.join(clashes)}")
+
+        self._run_dir = Path(run_dir)
+        self._chunks_dir = self._run_dir / CHUNKS_DIR
+        self._chunks_dir.mkdir(parents=True, exist_ok=True)
+        earlier = sorted(p.name for p in self._chunks_dir.glob("chunk-*"))
+        if earlier:
+            raise FileExistsError(
+                f"{self._chunks_dir} already holds chunk files ({earlier[0]}...): "
+                "a run folder takes one run"
+            )
+        self._shape = (shape[0], shape[1], shape[2])
+        self._dtype = np.dtype(dtype)
+        self._per_chunk = int(volumes_per_chunk)
+        self._waveforms = waveforms
+        self._run_attrs: dict[str, Any] = {k: _attr_value(v) for k, v in (attrs or {}).items()}
+        self._run_attrs.update(
+            format=FORMAT,
+            format_version=FORMAT_VERSION,
+            volume_shape=np.array(shape, dtype=np.int64),
+            dtype=self._dtype.str,
+            volumes_per_chunk=self._per_chunk,
+            compression=compression,
+            compression_level=int(compression_level),
+        )
+        self._records: list[ChunkRecord] = []
+        self._file: h5py.File | None = None
+        self._data: h5py.Dataset | None = None
+        self._frames: h5py.Dataset | None = None
+        self._partial: Path | None = None
+        self._in_chunk = 0
+        self._volumes_written = 0
+        self._bytes_written = 0
+        self._failed = False
+        self._closed = False
+        self._write_index()  # the run opens, with 0 volumes, from its first moment
+
+    @property
+    def run_dir(self) -> Path:
+        return self._run_dir
+
+    @property
+    def volumes_written(self) -> int:
+        """Volumes handed to HDF5, including those of the chunk still being written."""
+        return self._volumes_written
+
+    @property
+    def chunks_completed(self) -> int:
+        return len(self._records)
+
+    @property
+    def bytes_written(self) -> int:
+        """Image bytes handed to HDF5, before compression."""
+        return self._bytes_written
+
+    @property
+    def chunk_records(self) -> list[ChunkRecord]:
+        """The complete chunk files, in volume order."""
+        return list(self._records)
+
+    def write_volume(self, volume: np.ndarray, frames: np.ndarray) -> None:
+        """Append one (z, y, x) volume and its per-plane table; completes the chunk when full.
+
+        ``volume`` may be a view into shared memory: uncompressed planes are written from it
+        without a copy, and it is not referenced after the call returns.
+        """
+        if self._closed:
+            raise RuntimeError("the chunk writer is closed")
+        if self._failed:
+            raise RuntimeError("an earlier write failed; the chunk writer refuses more volumes")
+        if volume.shape != self._shape or volume.dtype != self._dtype:
+            raise ValueError(
+                f"volume is {volume.shape} {volume.dtype}, expected {self._shape} {self._dtype}"
+            )
+        rows = _frame_rows(frames, self._shape[0])
+        try:
+            if self._file is None:
+                self._open_chunk()
+            self._append(volume, rows)
+        except BaseException:
+            self._failed = True
+            raise
+        self._in_chunk += 1
+        self._volumes_written += 1
+        self._bytes_written += volume.nbytes
+        if self._in_chunk == self._per_chunk:
+            self._complete_chunk()
+
+    def close(self) -> None:
+        """Complete the last chunk with the volumes it holds. Safe to call twice.
+
+        After a failed write the last chunk is left ``.partial`` instead: it may hold a torn
+        volume, and only whole chunk files may carry a final name.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if self._file is None:
+            return
+        if not self._failed:
+            self._complete_chunk()
+            return
+        _log.warning("left %s unfinished after a failed write", self._partial)
+        try:
+            self._file.close()
+        except Exception:
+            _log.warning("could not close %s", self._partial, exc_info=True)
+        self._file = None
+
+    def __enter__(self) -> ChunkWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _open_chunk(self) -> None:
+        index = len(self._records)
+        partial = partial_path(self._chunks_dir / chunk_file_name(index))
+        planes, height, width = self._shape
+        chunk = h5py.File(partial, "w")
+        try:
+            chunk.attrs.update(self._run_attrs)
+            chunk.attrs["chunk_index"] = index
+            chunk.attrs["first_volume"] = self._volumes_written
+            self._data = chunk.create_dataset(
+                DATA,
+                shape=(0, *self._shape),
+                maxshape=(None, *self._shape),
+                dtype=self._dtype,
+                chunks=(1, 1, height, width),
+                **self._filter,
+            )
+            self._frames = chunk.create_dataset(
+                FRAMES,
+                shape=(0,),
+                maxshape=(None,),
+                dtype=FRAMES_DTYPE,
+                chunks=(min(planes * self._per_chunk, _FRAMES_ROWS_PER_HDF5_CHUNK),),
+            )
+            if self._waveforms:
+                _write_tree(chunk.create_group(WAVEFORMS), self._waveforms)
+        except BaseException:
+            chunk.close()
+            raise
+        self._file, self._partial, self._in_chunk = chunk, partial, 0
+        _log.debug("opened %s", partial)
+
+    def _append(self, volume: np.ndarray, rows: np.ndarray) -> None:
+        assert self._data is not None and self._frames is not None
+        index = self._in_chunk
+        planes = self._shape[0]
+        self._data.resize(index + 1, axis=0)
+        if self._filter:
+            source = volume if volume.flags.c_contiguous else np.ascontiguousarray(volume)
+            self._data.write_direct(source, dest_sel=np.s_[index])
+        else:
+            for plane in range(planes):
+                image = volume[plane]
+                if not image.flags.c_contiguous:
+                    image = np.ascontiguousarray(image)
+                self._data.id.write_direct_chunk((index, plane, 0, 0), image)
+        self._frames.resize((index + 1) * planes, axis=0)
+        self._frames.write_direct(rows, dest_sel=np.s_[index * planes : (index + 1) * planes])
+
+    def _complete_chunk(self) -> None:
+        assert self._file is not None and self._partial is not None
+        partial = self._partial
+        final = partial.with_name(partial.name.removesuffix(PARTIAL_SUFFIX))
+        first_volume = self._volumes_written - self._in_chunk
+        try:
+            self._file.attrs["volumes"] = self._in_chunk
+            self._file.close()
+            self._file = self._data = self._frames = None
+            publish(partial, final)
+            self._records.append(ChunkRecord(final.name, first_volume, self._in_chunk))
+            self._partial, self._in_chunk = None, 0
+            self._write_index()
+        except BaseException:
+            self._failed = True
+            raise
+        _log.info(
+            "completed %s: volumes %d..%d",
+            final.name,
+            first_volume,
+            first_volume + self._records[-1].volumes - 1,
+        )
+
+    def _write_index(self) -> None:
+        write_dataset_file(
+            self._run_dir, self._records, self._shape, self._dtype, FRAMES_DTYPE, self._run_attrs
+        )

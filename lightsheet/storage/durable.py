@@ -1,0 +1,34 @@
+"""Publishing files so that a name only ever points at complete content.
+
+A writer killed at any instant must leave either the old file or the new one under the final
+name, never a torn one: content goes to a temporary name, is fsynced, and is renamed over the
+final name; the folder is fsynced so the rename itself survives a power cut.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PARTIAL_SUFFIX = ".partial"
+
+
+def partial_path(final: Path) -> Path:
+    """The temporary name a file is written under until it is complete."""
+    return final.with_name(final.name + PARTIAL_SUFFIX)
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a closed file's (or a folder's) content to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish(partial: Path, final: Path) -> None:
+    """Make the complete, closed file ``partial`` appear atomically as ``final``."""
+    fsync_path(partial)
+    os.replace(partial, final)
+    fsync_path(final.parent)

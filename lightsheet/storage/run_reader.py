@@ -1,0 +1,280 @@
+"""Reading a saved run back: the (t, z, y, x) array, its per-frame table, and a summary of
+what happened during the run for `lightsheet inspect`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import h5py
+import hdf5plugin  # noqa: F401  (registers the Blosc filter that compressed chunk files need)
+import numpy as np
+
+from lightsheet.storage.durable import PARTIAL_SUFFIX
+from lightsheet.storage.metadata import METADATA_FILE, STOP_REASON_RUNNING, read_metadata
+from lightsheet.storage.virtual import CHUNKS_DIR, DATA, DATASET_FILE, FRAMES, WAVEFORMS
+
+_LISTED_GAPS = 10
+
+
+class RunError(Exception):
+    """A folder is not a readable run; the message is one line naming the path."""
+
+
+class FrameGap(NamedTuple):
+    """Consecutive planes whose frames never arrived, starting at (volume, plane)."""
+
+    volume: int
+    plane: int
+    frames: int
+
+
+@dataclass
+class RunSummary:
+    """What `lightsheet inspect` reports about a run folder."""
+
+    path: Path
+    shape: tuple[int, ...] | None
+    dtype: str | None
+    compression: str | None
+    volumes_saved: int
+    frames_acquired: int | None
+    frames_dropped: int | None
+    missing_frames: int
+    gaps: list[FrameGap]
+    start_time: str | None
+    stop_time: str | None
+    duration_s: float | None
+    stop_reason: str | None
+    chunk_files: list[str]
+    partial_files: list[str]
+    unindexed_chunks: list[str]
+    total_bytes: int
+    metadata: dict[str, Any] = field(repr=False)
+
+    @property
+    def problems(self) -> list[str]:
+        """What an operator should know before trusting this run's data."""
+        found = []
+        if self.shape is None:
+            found.append(f"no {DATASET_FILE}: no volume was saved")
+        if self.stop_reason == STOP_REASON_RUNNING:
+            found.append("the run is still going or did not end cleanly (stop reason 'running')")
+        if self.partial_files:
+            found.append(
+                f"{len(self.partial_files)} unfinished file(s), not part of the data: "
+                + ", ".join(self.partial_files)
+            )
+        if self.unindexed_chunks:
+            found.append(
+                f"complete chunk file(s) missing from {DATASET_FILE}: "
+                + ", ".join(self.unindexed_chunks)
+            )
+        recorded = self.metadata.get("volumes_saved")
+        if isinstance(recorded, int) and recorded != self.volumes_saved:
+            found.append(
+                f"metadata records {recorded} volumes saved, {DATASET_FILE} holds "
+                f"{self.volumes_saved}"
+            )
+        return found
+
+
+def _dataset_path(run_dir: str | Path) -> Path:
+    path = Path(run_dir) / DATASET_FILE
+    if not path.is_file():
+        raise RunError(f"{Path(run_dir)}: not a lightsheet run (no {DATASET_FILE})")
+    return path
+
+
+def _open_dataset_file(run_dir: str | Path) -> h5py.File:
+    path = _dataset_path(run_dir)
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise RunError(f"{path}: unreadable HDF5 file ({exc})") from exc
+
+
+def open_run(run_dir: str | Path) -> h5py.Dataset:
+    """The run's data as one read-only (t, z, y, x) dataset; close it with ``.file.close()``."""
+    data_file = _open_dataset_file(run_dir)
+    try:
+        return data_file[DATA]
+    except KeyError as exc:
+        data_file.close()
+        raise RunError(f"{data_file.filename}: no /{DATA} dataset") from exc
+
+
+def iter_frames_table(run_dir: str | Path) -> np.ndarray:
+    """Every per-plane row of the run (frame id, timestamps, volume, plane, present), in order."""
+    with _open_dataset_file(run_dir) as data_file:
+        if FRAMES not in data_file:
+            raise RunError(f"{data_file.filename}: no /{FRAMES} table")
+        return data_file[FRAMES][...]
+
+
+def _read_tree(group: h5py.Group) -> dict[str, Any]:
+    tree: dict[str, Any] = dict(group.attrs.items())
+    for name, item in group.items():
+        tree[name] = _read_tree(item) if isinstance(item, h5py.Group) else item[...]
+    return tree
+
+
+def read_waveforms(run_dir: str | Path) -> dict[str, Any] | None:
+    """The waveforms played during the run as they were given to the writer, or None."""
+    with _open_dataset_file(run_dir) as data_file:
+        if WAVEFORMS not in data_file:
+            return None
+        return _read_tree(data_file[WAVEFORMS])
+
+
+def _gaps(present: np.ndarray, planes: int) -> list[FrameGap]:
+    edges = np.diff(np.concatenate(([0], (~present).astype(np.int8), [0])))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return [
+        FrameGap(int(start) // planes, int(start) % planes, int(stop - start))
+        for start, stop in zip(starts, stops, strict=True)
+    ]
+
+
+def _parse_time(value: Any) -> _dt.datetime | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _dt.datetime.fromtimestamp(value, tz=_dt.timezone.utc)
+    if isinstance(value, str):
+        try:
+            return _dt.datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _duration_s(start: Any, stop: Any) -> float | None:
+    begin, end = _parse_time(start), _parse_time(stop)
+    if begin is None or end is None or (begin.tzinfo is None) != (end.tzinfo is None):
+        return None
+    return (end - begin).total_seconds()
+
+
+def _optional_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def summarize_run(run_dir: str | Path) -> RunSummary:
+    """Everything `lightsheet inspect` shows; raises RunError for a folder that is not a run."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunError(f"{run_dir}: not a directory")
+    try:
+        meta = read_metadata(run_dir)
+    except FileNotFoundError as exc:
+        raise RunError(f"{run_dir}: not a lightsheet run (no {METADATA_FILE})") from exc
+    except ValueError as exc:
+        raise RunError(str(exc)) from exc
+    except OSError as exc:
+        raise RunError(f"{run_dir / METADATA_FILE}: unreadable ({exc.strerror})") from exc
+
+    shape = dtype = compression = None
+    gaps: list[FrameGap] = []
+    missing = 0
+    indexed: set[str] = set()
+    if (run_dir / DATASET_FILE).is_file():
+        with _open_dataset_file(run_dir) as data_file:
+            try:
+                data, frames = data_file[DATA], data_file[FRAMES]
+                shape, dtype = tuple(data.shape), str(data.dtype)
+                present = frames.fields("present")[...].astype(bool)
+                indexed = {Path(src.file_name).name for src in data.virtual_sources()}
+            except (KeyError, OSError) as exc:
+                raise RunError(f"{data_file.filename}: unreadable ({exc})") from exc
+            compression = _optional_str(data_file.attrs.get("compression"))
+        missing = int(np.count_nonzero(~present))
+        gaps = _gaps(present, shape[1]) if missing else []
+
+    files = [path for path in run_dir.rglob("*") if path.is_file()]
+    chunk_files = sorted(
+        path.name for path in (run_dir / CHUNKS_DIR).glob("chunk-*.h5") if path.is_file()
+    )
+    return RunSummary(
+        path=run_dir,
+        shape=shape,
+        dtype=dtype,
+        compression=compression,
+        volumes_saved=shape[0] if shape else 0,
+        frames_acquired=_optional_int(meta.get("frames_acquired")),
+        frames_dropped=_optional_int(meta.get("frames_dropped")),
+        missing_frames=missing,
+        gaps=gaps,
+        start_time=_optional_str(meta.get("start_time")),
+        stop_time=_optional_str(meta.get("stop_time")),
+        duration_s=_duration_s(meta.get("start_time"), meta.get("stop_time")),
+        stop_reason=_optional_str(meta.get("stop_reason")),
+        chunk_files=chunk_files,
+        partial_files=sorted(
+            str(path.relative_to(run_dir)) for path in files if path.name.endswith(PARTIAL_SUFFIX)
+        ),
+        unindexed_chunks=[name for name in chunk_files if name not in indexed],
+        total_bytes=sum(path.stat().st_size for path in files),
+        metadata=meta,
+    )
+
+
+def _human_bytes(count: int) -> str:
+    units = ("B", "KiB", "MiB", "GiB", "TiB")
+    size, unit = float(count), 0
+    while size >= 1024 and unit < len(units) - 1:
+        size, unit = size / 1024, unit + 1
+    return f"{count} B" if unit == 0 else f"{size:.1f} {units[unit]}"
+
+
+def _count(value: int | None) -> str:
+    return "unknown" if value is None else str(value)
+
+
+def _describe_gap(gap: FrameGap) -> str:
+    return f"volume {gap.volume} plane {gap.plane} ({gap.frames} frame{'s' * (gap.frames != 1)})"
+
+
+def format_summary(summary: RunSummary) -> str:
+    """The summary as aligned `label: value` lines, then any problems."""
+    if summary.shape is None:
+        data = "none"
+    else:
+        data = f"(t, z, y, x) = {summary.shape} {summary.dtype}"
+        if summary.compression:
+            data += f", compression {summary.compression}"
+    frames = (
+        f"{_count(summary.frames_acquired)} acquired, {_count(summary.frames_dropped)} dropped, "
+        f"{summary.missing_frames} missing from the saved planes"
+    )
+    if summary.gaps:
+        listed = ", ".join(_describe_gap(gap) for gap in summary.gaps[:_LISTED_GAPS])
+        more = len(summary.gaps) - _LISTED_GAPS
+        frames += f" in {len(summary.gaps)} gap(s): {listed}"
+        if more > 0:
+            frames += f", +{more} more"
+    duration = "unknown" if summary.duration_s is None else f"{summary.duration_s:.1f} s"
+    rows = [
+        ("run", str(summary.path)),
+        ("stop reason", summary.stop_reason or "unknown"),
+        ("started", summary.start_time or "unknown"),
+        ("stopped", summary.stop_time or "unknown"),
+        ("duration", duration),
+        ("data", data),
+        ("volumes saved", str(summary.volumes_saved)),
+        ("frames", frames),
+        (
+            "files",
+            f"{len(summary.chunk_files)} chunk file(s), {len(summary.partial_files)} unfinished, "
+            f"{_human_bytes(summary.total_bytes)} on disk",
+        ),
+    ]
+    width = max(len(label) for label, _ in rows)
+    lines = [f"{label + ':':<{width + 1}} {value}" for label, value in rows]
+    lines += [f"warning: {problem}" for problem in summary.problems]
+    return "\n".join(lines)

@@ -1,0 +1,125 @@
+"""dataset.h5: one (t, z, y, x) array over all complete chunk files of a run.
+
+Source paths in the virtual layout are relative ("chunks/chunk-000000.h5"); HDF5 resolves a
+relative source against the folder of the file holding the virtual dataset, so a run folder can
+be moved or opened from any working directory. dataset.h5 is only ever replaced atomically and
+only maps chunk files under their final name, so it opens at every instant of a run, crash or not.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import hdf5plugin  # noqa: F401  (registers the Blosc filter that compressed chunk files need)
+import numpy as np
+
+from lightsheet.storage.durable import partial_path, publish
+
+DATASET_FILE = "dataset.h5"
+CHUNKS_DIR = "chunks"
+DATA = "data"
+FRAMES = "frames"
+WAVEFORMS = "waveforms"
+# Root attributes that describe one chunk file rather than the whole run.
+CHUNK_ATTRS = ("chunk_index", "first_volume", "volumes")
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """A complete chunk file: its name under chunks/ and the volumes it holds."""
+
+    name: str
+    first_volume: int
+    volumes: int
+
+
+def chunk_file_name(index: int) -> str:
+    """The final name of the chunk file with the given index (sorts in volume order)."""
+    return f"chunk-{index:06d}.h5"
+
+
+def write_dataset_file(
+    run_dir: str | Path,
+    chunks: Sequence[ChunkRecord],
+    volume_shape: tuple[int, int, int],
+    dtype: np.dtype,
+    frames_dtype: np.dtype,
+    attrs: Mapping[str, Any],
+) -> Path:
+    """Replace ``run_dir/dataset.h5`` by an index of ``chunks``, which must follow each other.
+
+    ``attrs`` are h5py-ready root attributes of the run; the waveforms group is copied from the
+    first chunk so that the played waveforms are found next to the data they produced.
+    """
+    run_dir = Path(run_dir)
+    planes = volume_shape[0]
+    total = sum(chunk.volumes for chunk in chunks)
+    data = h5py.VirtualLayout((total, *volume_shape), dtype)
+    frames = h5py.VirtualLayout((total * planes,), frames_dtype)
+    start = 0
+    for chunk in chunks:
+        if chunk.first_volume != start:
+            raise ValueError(
+                f"{chunk.name} starts at volume {chunk.first_volume}, expected {start}: "
+                "chunk files must follow each other"
+            )
+        source = f"{CHUNKS_DIR}/{chunk.name}"
+        stop = start + chunk.volumes
+        data[start:stop] = h5py.VirtualSource(
+            source, DATA, shape=(chunk.volumes, *volume_shape), dtype=dtype
+        )
+        frames[start * planes : stop * planes] = h5py.VirtualSource(
+            source, FRAMES, shape=(chunk.volumes * planes,), dtype=frames_dtype
+        )
+        start = stop
+
+    final = run_dir / DATASET_FILE
+    partial = partial_path(final)
+    with h5py.File(partial, "w") as out:
+        out.create_virtual_dataset(DATA, data, fillvalue=0)
+        out.create_virtual_dataset(FRAMES, frames)
+        out.attrs.update(attrs)
+        out.attrs["volumes"] = total
+        out.attrs["chunk_files"] = np.array(
+            [chunk.name for chunk in chunks], dtype=h5py.string_dtype()
+        )
+        if chunks:
+            with h5py.File(run_dir / CHUNKS_DIR / chunks[0].name, "r") as first:
+                if WAVEFORMS in first:
+                    first.copy(first[WAVEFORMS], out, WAVEFORMS)
+    publish(partial, final)
+    _log.debug("%s indexes %d volumes in %d chunk files", final, total, len(chunks))
+    return final
+
+
+def complete_chunks(run_dir: str | Path) -> list[ChunkRecord]:
+    """The chunk files of a run that are under their final name, in volume order."""
+    records = []
+    for path in sorted((Path(run_dir) / CHUNKS_DIR).glob("chunk-*.h5")):
+        with h5py.File(path, "r") as chunk:
+            records.append(
+                ChunkRecord(path.name, int(chunk.attrs["first_volume"]), chunk[DATA].shape[0])
+            )
+    return sorted(records, key=lambda record: record.first_volume)
+
+
+def rebuild_dataset(run_dir: str | Path) -> Path:
+    """Re-index every complete chunk file, e.g. after a writer died between publishing a chunk
+    and rewriting dataset.h5. Raises FileNotFoundError when there is no complete chunk file.
+    """
+    run_dir = Path(run_dir)
+    records = complete_chunks(run_dir)
+    if not records:
+        raise FileNotFoundError(f"{run_dir}: no complete chunk file to index")
+    with h5py.File(run_dir / CHUNKS_DIR / records[0].name, "r") as first:
+        volume_shape = tuple(first[DATA].shape[1:])
+        dtype = first[DATA].dtype
+        frames_dtype = first[FRAMES].dtype
+        attrs = {key: value for key, value in first.attrs.items() if key not in CHUNK_ATTRS}
+    return write_dataset_file(run_dir, records, volume_shape, dtype, frames_dtype, attrs)

@@ -1,0 +1,111 @@
+"""A writer killed with SIGKILL leaves whole chunk files, a readable dataset.h5, and at most
+``.partial`` files that nothing reads."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from lightsheet.storage import FRAMES_DTYPE, ChunkWriter, open_run, summarize_run, write_metadata
+
+SHAPE = (4, 64, 64)
+PER_CHUNK = 2
+MAX_VOLUMES = 200
+WAIT_S = 60
+
+
+def volume(index: int) -> np.ndarray:
+    return np.random.default_rng(index).integers(0, 65536, SHAPE, dtype=np.uint16)
+
+
+def frames(index: int) -> np.ndarray:
+    table = np.zeros(SHAPE[0], dtype=FRAMES_DTYPE)
+    table["frame_id"] = index * SHAPE[0] + np.arange(SHAPE[0])
+    table["volume"] = index
+    table["plane"] = np.arange(SHAPE[0])
+    table["present"] = True
+    return table
+
+
+def write_until_killed(run_dir: str, compression: str, pause: bool, reached, release) -> None:
+    """Child process: writes volumes; signals once a chunk is complete and another one is open.
+
+    With ``pause`` it then waits (so the kill lands between two writes of a chunk); without, it
+    keeps writing, so the kill lands anywhere: inside HDF5, a rename or a dataset.h5 rewrite.
+    """
+    write_metadata(run_dir, {"stop_reason": "running"})
+    writer = ChunkWriter(run_dir, SHAPE, np.uint16, PER_CHUNK, compression=compression)
+    for index in range(MAX_VOLUMES):
+        writer.write_volume(volume(index), frames(index))
+        if writer.chunks_completed >= 1 and writer.volumes_written % PER_CHUNK == 1:
+            reached.set()
+            if pause:
+                release.wait(WAIT_S)
+    writer.close()
+
+
+def check_whole(run_dir: Path) -> int:
+    """Asserts every chunk under a final name and dataset.h5 hold exactly what was written."""
+    for path in sorted((run_dir / "chunks").glob("chunk-*.h5")):
+        with h5py.File(path, "r") as chunk:
+            first, count = int(chunk.attrs["first_volume"]), int(chunk.attrs["volumes"])
+            assert chunk["data"].shape[0] == count == PER_CHUNK
+            for offset in range(count):
+                np.testing.assert_array_equal(chunk["data"][offset], volume(first + offset))
+            np.testing.assert_array_equal(
+                chunk["frames"]["frame_id"],
+                np.concatenate([frames(first + i)["frame_id"] for i in range(count)]),
+            )
+    data = open_run(run_dir)
+    try:
+        for index in range(data.shape[0]):
+            np.testing.assert_array_equal(data[index], volume(index))
+        sources = {Path(source.file_name).name for source in data.virtual_sources()}
+        assert not any(name.endswith(".partial") for name in sources)
+        return data.shape[0]
+    finally:
+        data.file.close()
+
+
+@pytest.mark.parametrize("compression", ["none", "blosc-zstd"])
+@pytest.mark.parametrize("pause", [True, False], ids=["paused-mid-chunk", "running"])
+def test_sigkill_leaves_complete_chunks_readable_and_the_partial_ignored(
+    tmp_path, compression, pause
+):
+    context = multiprocessing.get_context("spawn")
+    reached, release = context.Event(), context.Event()
+    child = context.Process(
+        target=write_until_killed, args=(str(tmp_path), compression, pause, reached, release)
+    )
+    child.start()
+    try:
+        assert reached.wait(WAIT_S), "the writer never completed a chunk"
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.join(WAIT_S)
+        if child.is_alive():
+            child.kill()
+            child.join(WAIT_S)
+    assert child.exitcode == -signal.SIGKILL
+
+    saved = check_whole(tmp_path)
+    assert saved >= PER_CHUNK
+    summary = summarize_run(tmp_path)
+    assert summary.volumes_saved == saved
+    assert summary.stop_reason == "running"
+    finals = summary.chunk_files
+    # dataset.h5 lags the chunk files by at most the one published just before the kill
+    assert saved in (PER_CHUNK * len(finals), PER_CHUNK * (len(finals) - 1))
+    for partial in summary.partial_files:
+        assert Path(partial).name.removesuffix(".partial") not in finals
+    if pause:
+        assert saved == PER_CHUNK
+        assert summary.chunk_files == ["chunk-000000.h5"]
+        assert summary.partial_files == ["chunks/chunk-000001.h5.partial"]
+        assert any("unfinished" in problem for problem in summary.problems)

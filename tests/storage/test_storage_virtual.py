@@ -1,0 +1,112 @@
+"""dataset.h5 keeps working when the run folder moves, and can be rebuilt from the chunk files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+
+from lightsheet.storage import (
+    FRAMES_DTYPE,
+    ChunkRecord,
+    ChunkWriter,
+    complete_chunks,
+    iter_frames_table,
+    open_run,
+    rebuild_dataset,
+)
+from lightsheet.storage.virtual import write_dataset_file
+
+SHAPE = (3, 32, 48)
+
+
+def volume(index: int) -> np.ndarray:
+    return np.random.default_rng(100 + index).integers(0, 65536, SHAPE, dtype=np.uint16)
+
+
+def frames(index: int) -> np.ndarray:
+    table = np.zeros(SHAPE[0], dtype=FRAMES_DTYPE)
+    table["frame_id"] = index * SHAPE[0] + np.arange(SHAPE[0])
+    table["volume"] = index
+    table["present"] = True
+    return table
+
+
+def write_run(run_dir, count: int = 5, per_chunk: int = 2, **options) -> None:
+    with ChunkWriter(run_dir, SHAPE, np.uint16, per_chunk, **options) as writer:
+        for index in range(count):
+            writer.write_volume(volume(index), frames(index))
+
+
+def assert_run_reads_back(run_dir, count: int = 5) -> None:
+    data = open_run(run_dir)
+    try:
+        assert data.shape == (count, *SHAPE)
+        np.testing.assert_array_equal(data[...], np.stack([volume(i) for i in range(count)]))
+    finally:
+        data.file.close()
+
+
+def test_sources_are_relative_to_the_run_folder(tmp_path):
+    write_run(tmp_path)
+    with h5py.File(tmp_path / "dataset.h5", "r") as index:
+        names = [source.file_name for source in index["data"].virtual_sources()]
+        names += [source.file_name for source in index["frames"].virtual_sources()]
+    assert names and all(name.startswith("chunks/chunk-") for name in names)
+
+
+def test_opens_from_another_working_directory(tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    write_run(run_dir, compression="blosc-lz4")
+    elsewhere = tmp_path / "elsewhere" / "chunks"  # a chunks/ folder that is not the run's
+    elsewhere.mkdir(parents=True)
+    monkeypatch.chdir(elsewhere.parent)
+    assert_run_reads_back(run_dir)
+    assert_run_reads_back(os.path.relpath(run_dir))
+
+
+def test_opens_after_the_run_folder_moved(tmp_path, monkeypatch):
+    original = tmp_path / "acquired" / "run"
+    write_run(original)
+    moved = tmp_path / "archive" / "renamed-run"
+    moved.parent.mkdir()
+    shutil.move(original, moved)
+    monkeypatch.chdir(tmp_path)
+    assert not original.exists()
+    assert_run_reads_back(moved)
+    assert iter_frames_table(moved)["frame_id"].tolist() == list(range(5 * SHAPE[0]))
+
+
+def test_rebuild_indexes_a_chunk_published_just_before_a_crash(tmp_path):
+    write_run(tmp_path, count=6, per_chunk=2, attrs={"objective": "10x"})
+    (tmp_path / "dataset.h5").unlink()
+    (tmp_path / "chunks" / "chunk-000009.h5.partial").write_bytes(b"torn")
+
+    assert complete_chunks(tmp_path) == [
+        ChunkRecord("chunk-000000.h5", 0, 2),
+        ChunkRecord("chunk-000001.h5", 2, 2),
+        ChunkRecord("chunk-000002.h5", 4, 2),
+    ]
+    rebuild_dataset(tmp_path)
+    assert_run_reads_back(tmp_path, count=6)
+    with h5py.File(tmp_path / "dataset.h5", "r") as index:
+        assert index.attrs["objective"] == "10x"
+        assert index.attrs["volumes"] == 6
+        assert "first_volume" not in index.attrs
+
+
+def test_rebuild_without_any_complete_chunk_fails(tmp_path):
+    (tmp_path / "chunks").mkdir()
+    with pytest.raises(FileNotFoundError):
+        rebuild_dataset(tmp_path)
+
+
+def test_chunks_that_do_not_follow_each_other_are_refused(tmp_path):
+    write_run(tmp_path, count=4, per_chunk=2)
+    records = [ChunkRecord("chunk-000000.h5", 0, 2), ChunkRecord("chunk-000001.h5", 3, 2)]
+    with pytest.raises(ValueError, match="follow"):
+        write_dataset_file(tmp_path, records, SHAPE, np.dtype(np.uint16), FRAMES_DTYPE, {})
+    assert_run_reads_back(tmp_path, count=4)  # the previous dataset.h5 is untouched

@@ -1,0 +1,109 @@
+"""Build and open the camera a config section describes, with its settings applied.
+
+The config is duck-typed (``camera.backend``, ``exposure_ms``, ``binning``, ``roi``, ...), so the
+hardware layer needs nothing from ``lightsheet.config``. New SDK backends register in
+``_BACKENDS``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from lightsheet.hardware.camera import Camera, CameraError, Roi
+from lightsheet.hardware.simulated_camera import SimulatedCamera, TriggerSource, ZSource
+
+_log = logging.getLogger(__name__)
+
+_SIMULATED_OPTIONS = (
+    "seed",
+    "dark_offset",
+    "read_noise",
+    "photons_per_count",
+    "brightness",
+    "n_beads",
+    "stamp_frame_id",
+    "drop_frame_ids",
+)
+
+
+def _simulated(
+    cfg: Any,
+    z_positions_um: Sequence[float],
+    z_source: ZSource | None,
+    trigger_source: TriggerSource | None,
+) -> Camera:
+    options = {}
+    simulated = getattr(cfg, "simulated", None)
+    if simulated is not None:
+        options = {
+            name: getattr(simulated, name)
+            for name in _SIMULATED_OPTIONS
+            if getattr(simulated, name, None) is not None
+        }
+    return SimulatedCamera(
+        z_positions_um,
+        sensor_width=int(cfg.sensor_width),
+        sensor_height=int(cfg.sensor_height),
+        pixel_size_um=float(cfg.pixel_size_um),
+        readout_ms=float(cfg.readout_ms),
+        z_source=z_source,
+        trigger_source=trigger_source,
+        **options,
+    )
+
+
+_BACKENDS: dict[str, Callable[..., Camera]] = {"simulated": _simulated}
+
+
+def open_camera(
+    camera_cfg: Any,
+    z_positions_um: Sequence[float],
+    z_source: ZSource | None = None,
+    trigger_source: TriggerSource | None = None,
+) -> Camera:
+    """An open camera with trigger mode, binning, ROI and exposure from ``camera_cfg`` applied.
+
+    ``z_source`` and ``trigger_source`` couple a simulated camera to the simulated scanner; real
+    cameras see the scanner through their trigger cable and ignore them. Values the camera had to
+    clip are logged as warnings; the camera is closed again if any setting is refused.
+    """
+    backend = getattr(camera_cfg, "backend", None)
+    factory = _BACKENDS.get(str(backend))
+    if factory is None:
+        raise CameraError(
+            f"unknown camera backend {backend!r}; available: {', '.join(sorted(_BACKENDS))}"
+        )
+    camera = factory(camera_cfg, z_positions_um, z_source, trigger_source)
+    camera.open()
+    try:
+        apply_settings(camera, camera_cfg)
+    except BaseException:
+        camera.close()
+        raise
+    return camera
+
+
+def apply_settings(camera: Camera, camera_cfg: Any) -> None:
+    """Apply trigger mode, binning, ROI and exposure (in that order: the ROI depends on binning)."""
+    camera.set_trigger_mode(camera_cfg.trigger_mode)
+    camera.set_binning(camera_cfg.binning)
+    requested = roi_from_config(camera, getattr(camera_cfg, "roi", None))
+    applied = camera.set_roi(*requested)
+    if applied != requested:
+        _log.warning("ROI %s clipped to %s", tuple(requested), tuple(applied))
+    exposure = camera.set_exposure_ms(camera_cfg.exposure_ms)
+    if exposure != camera_cfg.exposure_ms:
+        _log.warning("exposure %s ms clipped to %s ms", camera_cfg.exposure_ms, exposure)
+
+
+def roi_from_config(camera: Camera, roi_cfg: Any) -> Roi:
+    """The ROI a config section asks for, before clipping: a missing section means the whole
+    sensor, a missing (None or 0) width or height means up to the sensor's edge."""
+    sensor_h, sensor_w = camera.sensor_shape
+    x = int(getattr(roi_cfg, "x", 0) or 0)
+    y = int(getattr(roi_cfg, "y", 0) or 0)
+    width = getattr(roi_cfg, "width", None) or sensor_w - x
+    height = getattr(roi_cfg, "height", None) or sensor_h - y
+    return Roi(x, y, int(width), int(height))

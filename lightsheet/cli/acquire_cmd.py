@@ -1,0 +1,84 @@
+"""``lightsheet acquire``: a headless acquisition on the configured rig (simulated by default)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from lightsheet.app.acquisition import Outcome, run_acquisition
+from lightsheet.app.run_folder import RunFolderError, prepare_run_folder
+from lightsheet.app.session import Session, SessionError
+from lightsheet.cli.exit_codes import ExitCode
+from lightsheet.cli.parser import UsageError, positive_float, positive_int
+from lightsheet.cli.progress import ProgressLine, format_duration
+from lightsheet.cli.rig import load_rig
+from lightsheet.runtime.logs import setup_process_logging
+
+_STATUS_EXIT = {
+    "completed": ExitCode.OK,
+    "dropped": ExitCode.DROPPED,
+    "fault": ExitCode.FAULT,
+    "interrupted": ExitCode.INTERRUPTED,
+}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("acquire", help="acquire volumes headless into a run folder")
+    parser.add_argument("--config", help="rig config (default: the simulated rig)")
+    amount = parser.add_mutually_exclusive_group(required=True)
+    amount.add_argument("--volumes", type=positive_int, help="number of volumes")
+    amount.add_argument(
+        "--duration", type=positive_float, metavar="SECONDS", help="acquire for this long"
+    )
+    parser.add_argument("--out", required=True, help="run folder (must be new or empty)")
+    parser.add_argument(
+        "--mode",
+        choices=("volumetric", "planar"),
+        help="scan mode (default: the config's, volumetric)",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier run in --out")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress line")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_rig(args.config)
+    if args.mode:
+        config.scanning.mode = args.mode
+    try:
+        folder = prepare_run_folder(args.out, args.overwrite)
+    except RunFolderError as exc:
+        raise UsageError(str(exc)) from None
+    setup_process_logging("main", folder / "logs", config.logging.level)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    progress = None if args.quiet else ProgressLine()
+    try:
+        with Session(config, log_dir=folder / "logs") as session:
+            outcome = run_acquisition(session, folder, args.volumes, args.duration, progress)
+    except SessionError as exc:
+        logging.getLogger("lightsheet.cli").error("acquisition failed: %s", exc)
+        sys.stderr.write(f"lightsheet acquire: {exc}\n")
+        return ExitCode.FAULT
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if progress is not None:
+            progress.close()
+    _print_summary(outcome)
+    return _STATUS_EXIT[outcome.status]
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _print_summary(o: Outcome) -> None:
+    print(f"run folder:      {o.folder}")
+    print(f"stop reason:     {o.stop_reason}")
+    print(f"volumes saved:   {o.volumes_saved}")
+    print(f"frames acquired: {o.frames_acquired}")
+    print(f"frames dropped:  {o.frames_dropped} (ring full), {o.frames_missing} missing planes")
+    print(f"duration:        {format_duration(o.duration_s)}")
+    print(f"logs:            {Path(o.folder) / 'logs'}")

@@ -1,0 +1,1 @@
+"""One module per child process of DESIGN.md: camera, scanner, trigger, dispatcher, saver."""

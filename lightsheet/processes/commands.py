@@ -1,0 +1,56 @@
+"""The settings messages each process receives on its latest-wins channel.
+
+Every message carries the whole desired state of its process (mode, run, device settings), so when
+a newer message replaces an older one nothing is lost: the receiver moves to the newest state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+# "finish" ends the current run at once (stop, Ctrl-C): the END marker follows the last frame.
+CameraMode = Literal["paused", "preview", "acquire", "finish", "abort"]
+
+
+@dataclass(frozen=True)
+class CameraCommand:
+    mode: CameraMode
+    camera: Any  # lightsheet.config.CameraConfig: exposure, binning, ROI, trigger mode
+    run: int = 0
+    max_frames: int | None = None  # acquire: the run ends after frame id max_frames - 1
+    expected_fps: float | None = None  # the rate the camera must keep up with (warn when it lags)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What the dispatcher and saver need to know about one acquisition run."""
+
+    run: int
+    out_dir: str
+    planes: int  # frames per volume
+    height: int
+    width: int
+    compression: str = "none"
+    compression_level: int = 5
+    volumes_per_chunk: int = 1
+    attrs: dict[str, Any] = field(default_factory=dict)
+    waveforms: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class DispatcherCommand:
+    mode: Literal["idle", "preview", "acquire", "dark"]
+    planes: int
+    height: int
+    width: int
+    run: int = 0
+    plan: RunPlan | None = None
+    subtract_dark: bool = False
+    dark_frames: int = 16  # frames averaged when mode == "dark"
+    preview: bool = False  # publish to the preview buffer (only when someone watches)
+
+
+@dataclass(frozen=True)
+class SaverCommand:
+    plan: RunPlan | None  # None: no run open

@@ -218,6 +218,11 @@ class Session:
     def fault(self) -> Fault | None:
         return None if self._supervisor is None else self._supervisor.fault
 
+    def process_pids(self) -> dict[str, int]:
+        if self._supervisor is None:
+            return {}
+        return {name: w.pid for name, w in self._supervisor.workers.items() if w.pid is not None}
+
     def process_states(self) -> dict[str, str]:
         return {} if self._supervisor is None else self._supervisor.states()
 

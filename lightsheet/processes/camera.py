@@ -90,7 +90,7 @@ class CameraWorker(Worker):
         old, new = self._command, settings
         if new.mode == "finish":
             if old.mode == "acquire" and new.run == old.run:
-                self._end_run(old)
+                self._end_run(old, last_frame_id=int(self._status.get("camera.last_frame_id")))
             return
         if new.mode == "abort":
             self.log.info("abort: stopping the camera without ending the run")
@@ -126,6 +126,12 @@ class CameraWorker(Worker):
         if info is None:
             self._pending = slot
             return
+        limit = command.max_frames if command.mode == "acquire" else None
+        if limit is not None and info.frame_id >= limit:
+            # The camera lost the run's last frame(s) and this one belongs after the run.
+            self._pending = slot
+            self._end_run(command, last_frame_id=limit - 1)
+            return
         if slot is not None:
             meta = slot.meta
             meta["frame_id"] = info.frame_id
@@ -139,9 +145,8 @@ class CameraWorker(Worker):
         else:
             self._record_drop(info.frame_id)
         self._count_frame(info)
-        limit = command.max_frames
-        if command.mode == "acquire" and limit is not None and info.frame_id >= limit - 1:
-            self._end_run(command)
+        if limit is not None and info.frame_id >= limit - 1:
+            self._end_run(command, last_frame_id=info.frame_id)
 
     def teardown(self) -> None:
         camera = getattr(self, "_camera", None)
@@ -193,8 +198,12 @@ class CameraWorker(Worker):
             self.log.info("camera stopped")
         self._pending = None
 
-    def _end_run(self, command: CameraCommand) -> None:
-        """Stop the camera and mark the end of the run in the ring, after its last frame."""
+    def _end_run(self, command: CameraCommand, last_frame_id: int) -> None:
+        """Stop the camera and mark the end of the run in the ring, after its last frame.
+
+        The marker carries the id of the run's last frame, so the dispatcher can tell frames
+        that were lost at the very end (gaps) from planes that were never part of the run.
+        """
         self._stop_camera()
         self._last_run_ended = command.run
         self._command = CameraCommand(mode="paused", camera=command.camera, run=command.run)
@@ -204,7 +213,7 @@ class CameraWorker(Worker):
             if slot is not None:
                 slot.meta["kind"] = KIND_END
                 slot.meta["run"] = command.run
-                slot.meta["frame_id"] = -1
+                slot.meta["frame_id"] = last_frame_id
                 self._ring.commit(slot)
                 self.log.info("run %d complete: end marker written", command.run)
                 return

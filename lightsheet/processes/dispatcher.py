@@ -56,6 +56,7 @@ class DispatcherWorker(Worker):
         self._command = self._initial
         self._current = None  # (volume index, slot, frame table) being assembled for the saver
         self._next_volume = 0
+        self._end_frame_id: int | None = None
         self._preview_volume: np.ndarray | None = None
         self._dark: np.ndarray | None = None
         self._dark_sum: np.ndarray | None = None
@@ -83,7 +84,7 @@ class DispatcherWorker(Worker):
         try:
             meta = slot.meta
             if int(meta["kind"]) == KIND_END:
-                self._finish_run(int(meta["run"]))
+                self._finish_run(int(meta["run"]), int(meta["frame_id"]))
                 return
             height, width = int(meta["height"]), int(meta["width"])
             frame = slot.data.reshape(-1)[: height * width].reshape(height, width)
@@ -178,11 +179,19 @@ class DispatcherWorker(Worker):
         self._next_volume = volume + 1
         self._status.add("dispatcher.volumes")
 
-    def _finish_run(self, run: int) -> None:
+    def _finish_run(self, run: int, last_frame_id: int) -> None:
         command = self._command
         if command.mode == "acquire" and run == command.run:
+            # Volumes up to the run's last frame are all saved, even those whose frames were lost
+            # at the very end; planes after the last frame were never part of the run.
+            self._end_frame_id = last_frame_id
+            last_volume = last_frame_id // command.planes if last_frame_id >= 0 else -1
             if self._current is not None:
                 self._push_current()
+            while self._next_volume <= last_volume:
+                self._open_volume(self._next_volume, command)
+                self._push_current()
+            self._end_frame_id = None
             marker = None
             while marker is None:
                 marker = self._volumes.acquire_write(WRITE_TIMEOUT_S)

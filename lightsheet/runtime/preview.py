@@ -50,7 +50,9 @@ class PreviewBuffer:
         itemsize = np.dtype(spec.dtype).itemsize
         buf = shm.buf
         self._header = np.ndarray((), dtype=_HEADER, buffer=buf)
-        self._data = np.ndarray((spec.capacity,), dtype=spec.dtype, buffer=buf, offset=_HEADER_BYTES)
+        self._data = np.ndarray(
+            (spec.capacity,), dtype=spec.dtype, buffer=buf, offset=_HEADER_BYTES
+        )
         dark_offset = _HEADER_BYTES + _round_up(spec.capacity * itemsize)
         self._dark = np.ndarray(
             (spec.dark_capacity,), dtype=spec.dtype, buffer=buf, offset=dark_offset

@@ -29,7 +29,9 @@ def small_rig(planes: int = 5, size: int = 64, exposure_ms: float = 2.0, **simul
     )
 
 
-def camera_frames(config: RigConfig, z_positions_um: list[float], count: int) -> dict[int, np.ndarray]:
+def camera_frames(
+    config: RigConfig, z_positions_um: list[float], count: int
+) -> dict[int, np.ndarray]:
     """The frames (by frame id) the simulated camera of ``config`` produces first, read directly.
 
     The simulated camera is deterministic for a given config, so this is exactly what the

@@ -1,0 +1,310 @@
+"""Worker: the base of every child process — run loop, settings inbox, heartbeat, own log file.
+
+A worker is built in the main process and started with the ``spawn`` context (so it must be
+picklable). In the child it runs ``setup``, then ``on_settings``/``step`` until its stop event is
+set, and ``teardown`` on every way out: a normal stop, an exception, SIGTERM, or the death of the
+main process. That last case is watched by a thread waiting on the parent's sentinel, because a
+SIGKILLed main process runs no clean-up of its own: the child drives its hardware to a safe state
+and exits by itself within ``ORPHAN_TEARDOWN_S``.
+
+What the Supervisor needs from a child lives in small shared fields rather than messages, so it can
+read them even when the child is hung or dead: the phase, the heartbeat (``time.monotonic()`` of
+the last loop iteration; CLOCK_MONOTONIC is system-wide on the platforms we run on) and a one-line
+reason when the child failed ("ValueError: ... (in step)").
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import logging
+import math
+import multiprocessing as mp
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from multiprocessing.connection import wait as wait_ready
+from pathlib import Path
+from typing import Any
+
+from lightsheet.runtime.channels import SettingsChannel
+from lightsheet.runtime.events import LoggedEvent
+from lightsheet.runtime.logs import process_logger, setup_process_logging
+
+ORPHAN_TEARDOWN_S = 1.5  # teardown budget after the main process died (the issue asks < 2 s)
+EXIT_FAILED = 1
+EXIT_ORPHAN_TIMEOUT = 70  # teardown after the main process died did not finish in time
+_REASON_BYTES = 512
+
+
+class Phase(enum.IntEnum):
+    NEW = 0  # started, interpreter and imports not done yet
+    SETUP = 1
+    RUNNING = 2
+    STOPPING = 3  # teardown
+    DONE = 4
+
+
+class WorkerTerminated(BaseException):
+    """Raised by SIGTERM in a worker's main thread so that setup or step unwind and teardown runs.
+
+    A BaseException, so that a step's ``except Exception`` cannot swallow it.
+    """
+
+
+class Worker(abc.ABC):
+    """Subclass it and implement ``step`` (and ``setup``/``on_settings``/``teardown`` as needed).
+
+    The timeouts are what this worker needs; None means the Supervisor's default. ``step`` must
+    return well within the heartbeat timeout; a long operation that makes progress can call
+    ``beat()``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        log_dir: str | Path,
+        log_level: str = "INFO",
+        heartbeat_timeout_s: float | None = None,
+        setup_timeout_s: float | None = None,
+        stop_timeout_s: float | None = None,
+    ) -> None:
+        ctx = mp.get_context("spawn")
+        self.name = name
+        self.log_dir = Path(log_dir)
+        self.log_level = log_level
+        self.heartbeat_timeout_s = heartbeat_timeout_s
+        self.setup_timeout_s = setup_timeout_s
+        self.stop_timeout_s = stop_timeout_s
+        self.stop_event = LoggedEvent(f"{name}.stop")
+        self.settings = SettingsChannel(f"{name}.settings")
+        self.log: logging.Logger = process_logger(name)
+        self.__beat = ctx.RawValue("d", 0.0)
+        self.__phase = ctx.RawValue("i", Phase.NEW)
+        self.__reason = ctx.RawArray("c", _REASON_BYTES)
+        self.__process: Any = None
+        self.__started_at: float | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_Worker__process"] = None  # the child has no use for its own process handle
+        return state
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} pid={self.pid} {self.phase.name.lower()}>"
+
+    # -- hooks, run in the child ---------------------------------------------------------------
+
+    def setup(self) -> None:  # noqa: B027 (optional hook: nothing to open by default)
+        """Open devices, attach shared memory. Runs once before the loop."""
+
+    @abc.abstractmethod
+    def step(self) -> None:
+        """One short iteration of the work; wait on something with a timeout rather than spin."""
+
+    def on_settings(self, settings: object) -> None:
+        """Apply the newest settings without a restart; called between steps."""
+        self.log.warning("%s has no settings handler; ignored %r", type(self).__name__, settings)
+
+    def teardown(self) -> None:  # noqa: B027 (optional hook: nothing to release by default)
+        """Put hardware in a safe state, release shared memory. Always runs, even after a failure
+        in setup, so it must cope with whatever setup did not get to."""
+
+    def beat(self) -> None:
+        """Tell the Supervisor this process is alive (the loop does it before every step)."""
+        self.__beat.value = time.monotonic()
+
+    # -- main-process API ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.__process is not None:
+            raise RuntimeError(f"worker {self.name} was already started")
+        process = mp.get_context("spawn").Process(
+            target=self._run_in_child, name=self.name, daemon=True
+        )
+        self.__started_at = time.monotonic()
+        process.start()
+        self.__process = process
+
+    def request_stop(self) -> None:
+        self.stop_event.set()
+
+    def send_settings(self, settings: object) -> None:
+        self.settings.put(settings)
+
+    @property
+    def started(self) -> bool:
+        return self.__process is not None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.__process is None else self.__process.pid
+
+    @property
+    def sentinel(self) -> int:
+        return self._process().sentinel
+
+    @property
+    def exitcode(self) -> int | None:
+        return None if self.__process is None else self.__process.exitcode
+
+    def is_alive(self) -> bool:
+        return self.__process is not None and self.__process.is_alive()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the process to end; True when it has."""
+        process = self._process()
+        process.join(timeout)
+        return process.exitcode is not None
+
+    def terminate(self) -> None:
+        """SIGTERM: the child unwinds its setup or step and still runs teardown."""
+        self._process().terminate()
+
+    def kill(self) -> None:
+        self._process().kill()
+
+    @property
+    def phase(self) -> Phase:
+        return Phase(self.__phase.value)
+
+    @property
+    def started_at(self) -> float | None:
+        """``time.monotonic()`` when start() was called."""
+        return self.__started_at
+
+    @property
+    def heartbeat_age(self) -> float:
+        """Seconds since the child's last heartbeat; infinite before its first."""
+        beat = self.__beat.value
+        return math.inf if beat == 0.0 else time.monotonic() - beat
+
+    @property
+    def failure(self) -> str | None:
+        """The one-line reason the child failed ("ValueError: ... (in step)"), if it did."""
+        text = self.__reason.value.decode("utf-8", errors="replace")
+        return text or None
+
+    def _process(self) -> Any:
+        if self.__process is None:
+            raise RuntimeError(f"worker {self.name} has not been started")
+        return self.__process
+
+    # -- the child -----------------------------------------------------------------------------
+
+    def _run_in_child(self) -> None:
+        # Ctrl-C reaches every process of the terminal's group; the main process decides.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        self.log = setup_process_logging(self.name, self.log_dir, self.log_level)
+        self.__orphaned = threading.Event()
+        self.__torn_down = threading.Event()
+        self.__stage = "start"
+        self.__unwinding = False  # once True, SIGTERM no longer interrupts: teardown is near
+        threading.Thread(target=self.__watch_parent, name="parent-watch", daemon=True).start()
+        self.log.info("started, pid %d", os.getpid())
+        try:
+            failed, terminated = self.__run_until_stopped(), False
+        except WorkerTerminated:  # raised at most once: the handler then ignores SIGTERM
+            self.log.warning("terminated (SIGTERM) in %s", self.__stage)
+            failed, terminated = self.failure is not None, True
+        self.__unwinding = True
+        self.__enter(Phase.STOPPING, "teardown")
+        try:
+            self.teardown()
+        except BaseException as exc:
+            if failed:
+                self.log.exception("teardown raised as well")
+            else:
+                failed = True
+                self.__record_failure(exc)
+        self.__enter(Phase.DONE, "exit")
+        self.__torn_down.set()
+        self.__exit(failed, terminated)
+
+    def __run_until_stopped(self) -> bool:
+        """Setup, then the loop; True when a hook raised (logged and recorded)."""
+        try:
+            signal.signal(signal.SIGTERM, self.__on_sigterm)
+            self.__enter(Phase.SETUP, "setup")
+            self.setup()
+            self.__enter(Phase.RUNNING, "loop")
+            self.__loop()
+            return False
+        except WorkerTerminated:
+            raise
+        except BaseException as exc:
+            self.__unwinding = True
+            self.__record_failure(exc)
+            return True
+
+    def __loop(self) -> None:
+        while not self.__orphaned.is_set() and not self.stop_event.is_set():
+            self.beat()
+            if self.settings.poll():
+                self.__apply_settings()
+            self.__stage = "step"
+            self.step()
+        if not self.__orphaned.is_set():
+            self.log.info("stop requested")
+
+    def __apply_settings(self) -> None:
+        try:
+            value = self.settings.take()
+        except queue.Empty:
+            return  # lost with a sender that died mid-put; the channel logged it
+        self.__stage = "on_settings"
+        self.on_settings(value)
+
+    def __enter(self, phase: Phase, stage: str) -> None:
+        self.__stage = stage
+        self.__phase.value = phase
+        self.beat()
+
+    def __record_failure(self, exc: BaseException) -> None:
+        self.log.error("%s raised %s: %s", self.__stage, type(exc).__name__, exc, exc_info=exc)
+        text = " ".join(f"{type(exc).__name__}: {exc} (in {self.__stage})".split())
+        data = text.encode("utf-8")[: _REASON_BYTES - 1]
+        self.__reason.value = data.decode("utf-8", errors="ignore").encode("utf-8")
+
+    def __exit(self, failed: bool, terminated: bool) -> None:
+        code = EXIT_FAILED if failed else 0
+        if self.__orphaned.is_set():
+            self.log.info("exiting after the main process died")
+            logging.shutdown()
+            os._exit(code)  # nobody will join us; skip exit handlers that could wait on them
+        if terminated:
+            self.log.info("exiting by SIGTERM")
+            logging.shutdown()
+            # Die of the signal itself, so the exit code tells the Supervisor what happened.
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+        self.log.info("exiting with code %d", code)
+        sys.exit(code)
+
+    def __on_sigterm(self, signum: int, frame: object) -> None:
+        if not self.__unwinding:
+            self.__unwinding = True  # a second SIGTERM must not interrupt the teardown
+            raise WorkerTerminated
+        self.log.warning("SIGTERM during %s ignored: already shutting down", self.__stage)
+
+    def __watch_parent(self) -> None:
+        parent = mp.parent_process()
+        if parent is None:
+            return
+        wait_ready([parent.sentinel])
+        self.__orphaned.set()
+        self.log.error("main process (pid %s) died: tearing down", parent.pid)
+        # Wake a step that waits on the stop event; in a helper thread, because a lock the dead
+        # parent held could block it, and this thread must still enforce the deadline below.
+        threading.Thread(target=self.stop_event.set, name="orphan-stop", daemon=True).start()
+        if self.__torn_down.wait(ORPHAN_TEARDOWN_S):
+            return
+        self.log.error(
+            "not torn down %.1f s after the main process died (stuck in %s); exiting now",
+            ORPHAN_TEARDOWN_S,
+            self.__stage,
+        )
+        os._exit(EXIT_ORPHAN_TIMEOUT)

@@ -16,6 +16,7 @@ from pathlib import Path
 from lightsheet.app.session import Progress, Session
 from lightsheet.storage.metadata import now_iso, software_versions, write_metadata
 from lightsheet.storage.run_reader import summarize_run
+from lightsheet.storage.virtual import complete_chunks, rebuild_dataset
 
 log = logging.getLogger("lightsheet.acquisition")
 
@@ -110,6 +111,9 @@ class Acquisition:
             stop_reason, status = f"fault: {fault.process}: {fault.reason}", "fault"
             # Let the supervisor finish its ordered shutdown so the saver has closed its files.
             session.close()
+            # The saver may have died between a chunk's rename and the index update: index
+            # every complete chunk file again, so what is on disk is what the dataset shows.
+            _reindex(self.folder)
         elif self._interrupted:
             stop_reason, status = "interrupted", "interrupted"
         else:
@@ -164,6 +168,14 @@ def run_acquisition(
         log.warning("interrupted: stopping the run, saving what was acquired")
         acquisition.interrupt("interrupted")
     return acquisition.finish()
+
+
+def _reindex(folder: Path) -> None:
+    try:
+        if complete_chunks(folder):
+            rebuild_dataset(folder)
+    except (OSError, ValueError) as exc:
+        log.error("could not index the complete chunk files again: %s", exc)
 
 
 def summarize_run_volumes(folder: Path) -> int:

@@ -11,11 +11,17 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from lightsheet.app.scan_plan import (
+    ScanConfigError,
+    calibration_outputs,
+    scan_waveforms,
+    waveform_record,
+)
 from lightsheet.config import RigConfig
 from lightsheet.processes.camera import CAMERA_STATUS, CameraWorker
 from lightsheet.processes.commands import (
@@ -23,16 +29,17 @@ from lightsheet.processes.commands import (
     DispatcherCommand,
     RunPlan,
     SaverCommand,
+    ScannerCommand,
 )
 from lightsheet.processes.dispatcher import DISPATCHER_STATUS, DispatcherWorker
 from lightsheet.processes.frames import FRAME_META, volume_meta_dtype
 from lightsheet.processes.saver import SAVER_STATUS, SaverWorker
+from lightsheet.processes.scanner import SCANNER_STATUS, ScannerWorker
 from lightsheet.runtime.preview import PreviewBuffer
 from lightsheet.runtime.ring import Ring
 from lightsheet.runtime.shm import remove_stale_blocks
 from lightsheet.runtime.status import StatusBoard
 from lightsheet.runtime.supervisor import Fault, Supervisor
-from lightsheet.storage.chunks import volumes_per_chunk
 
 log = logging.getLogger("lightsheet.session")
 
@@ -41,10 +48,25 @@ ACK_TIMEOUT_S = 15.0
 # Hardware first: the scanner drives lasers and galvos to safe values before anything else stops;
 # the dispatcher drains the frame ring before the saver closes its files.
 STOP_ORDER = ["scanner", "trigger", "camera", "dispatcher", "saver"]
+MODES = ("paused", "calibration", "planar", "volumetric")
 
 
 class SessionError(Exception):
     """The session could not do what was asked; the message says why."""
+
+
+class SessionConfigError(SessionError):
+    """What was asked cannot run on this rig (bad input, not a fault): nothing was started."""
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The newest preview image: a whole volume (z, y, x) or one frame (y, x)."""
+
+    image: np.ndarray
+    seq: int  # changes with every new image
+    index: int  # volume index (volumes) or frame id (frames)
+    kind: str  # "volume" | "frame"
 
 
 @dataclass(frozen=True)
@@ -84,6 +106,13 @@ class Run:
 
 
 class Session:
+    """Owns the processes of one rig; every mode change and run goes through here.
+
+    Modes: paused (outputs safe, camera idle), calibration (static outputs set by the operator,
+    camera previewing), planar and volumetric (waveforms played, camera previewing). An
+    acquisition runs in planar or volumetric and returns to the previous mode when it ends.
+    """
+
     def __init__(
         self,
         config: RigConfig,
@@ -95,10 +124,30 @@ class Session:
         self._on_fault = on_fault
         self._supervisor: Supervisor | None = None
         self._rings: list = []
+        self._link = None
         self._run_counter = 0
+        self._scanner_seq = 0
+        self._mode = "paused"
+        self._run_mode: str | None = None  # the scan mode of the running acquisition
+        self._static: dict[str, float] | None = None
+        self._subtract_dark = False
+        self._geometry: tuple | None = None
         self.run: Run | None = None
 
     # -- geometry -----------------------------------------------------------------------------
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @property
+    def scan_mode(self) -> str:
+        """planar or volumetric: the running acquisition's, the previewed one, or the config's."""
+        if self._run_mode is not None:
+            return self._run_mode
+        if self._mode in ("planar", "volumetric"):
+            return self._mode
+        return self.config.scanning.mode
 
     @property
     def frame_shape(self) -> tuple[int, int]:
@@ -106,14 +155,19 @@ class Session:
 
     @property
     def planes_per_volume(self) -> int:
+        return self._planes(self.scan_mode)
+
+    def _planes(self, mode: str) -> int:
         scanning = self.config.scanning
-        if scanning.mode == "planar":
+        if mode == "planar":
             return 1
         return scanning.n_planes - scanning.skip_planes_start - scanning.skip_planes_end
 
     @property
     def frame_rate_hz(self) -> float:
         camera = self.config.camera
+        if camera.trigger_mode == "external":
+            return float(scan_waveforms(self.config, self.scan_mode).actual_frame_rate_hz)
         return 1000.0 / (camera.exposure_ms + camera.readout_ms)
 
     @property
@@ -123,17 +177,33 @@ class Session:
     def z_positions_um(self) -> list[float]:
         """The z of each plane that is imaged (skipped planes are not)."""
         scanning = self.config.scanning
-        if scanning.mode == "planar":
+        if self.scan_mode == "planar":
             return [scanning.planar_z_um]
         planes = scanning.z_positions_um()
         return planes[scanning.skip_planes_start : len(planes) - scanning.skip_planes_end]
 
+    def waveforms(self, mode: str | None = None):
+        """The checked waveform set of ``mode`` (default: the current scan mode)."""
+        try:
+            return scan_waveforms(self.config, mode or self.scan_mode)
+        except ScanConfigError as exc:
+            raise SessionConfigError(str(exc)) from None
+
     # -- life cycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Spawn the processes, paused. A scan the rig cannot play is refused before that."""
+        self.waveforms(self.config.scanning.mode)
         removed = remove_stale_blocks(log)
         if removed:
             log.info("removed %d stale shared-memory block(s) at start-up", len(removed))
+        try:
+            self._start_processes()
+        except BaseException:
+            self.close()
+            raise
+
+    def _start_processes(self) -> None:
         config = self.config
         sensor_pixels = config.camera.sensor_width * config.camera.sensor_height
         dtype = "<u2"
@@ -144,7 +214,8 @@ class Session:
         )
         self._rings.append(self._frames)
         height, width = self.frame_shape
-        planes = self.planes_per_volume
+        # Sized for the volumetric scan, so switching to planar and back needs no new rings.
+        planes = max(self._planes("volumetric"), 1)
         volume_pixels = planes * height * width
         volume_slots = Ring.slots_for_budget(
             volume_pixels * 2, int(config.buffers.volume_ring_mb * MB)
@@ -162,7 +233,16 @@ class Session:
             "0", volume_pixels, sensor_pixels, dtype, config.buffers.preview_hz
         )
         self._rings.append(self._preview)
-        self.status = StatusBoard((*CAMERA_STATUS, *DISPATCHER_STATUS, *SAVER_STATUS))
+        self._geometry = _ring_geometry(config)
+        self.status = StatusBoard(
+            (*CAMERA_STATUS, *DISPATCHER_STATUS, *SAVER_STATUS, *SCANNER_STATUS)
+        )
+        link_name = None
+        if config.daq.backend == "simulated":
+            from lightsheet.hardware.simulated_daq import SimulatedBoardLink
+
+            self._link = SimulatedBoardLink.create()
+            link_name = self._link.name
         log.info(
             "shared memory: frame ring %d x %.1f MB, volume ring %d x %.1f MB",
             frame_slots,
@@ -171,11 +251,17 @@ class Session:
             volume_pixels * 2 / MB,
         )
         common = {"log_dir": self.log_dir, "log_level": config.logging.level}
+        calibration = config.scanning.calibration
+        self._scanner = ScannerWorker(
+            config.daq, self.status, ScannerCommand(0, "paused"), link_name, **common
+        )
         self._camera = CameraWorker(
             self._frames.spec,
             self.status,
             self._camera_command("paused"),
             self.z_positions_um(),
+            daq_link=link_name,
+            calibration=(calibration.z_galvo_slope_v_per_um, calibration.z_galvo_offset_v),
             **common,
         )
         self._dispatcher = DispatcherWorker(
@@ -187,17 +273,13 @@ class Session:
             **common,
         )
         self._saver = SaverWorker(self._volumes.spec, self.status, **common)
-        workers = [self._camera, self._dispatcher, self._saver]
+        workers = [self._scanner, self._camera, self._dispatcher, self._saver]
         self._supervisor = Supervisor(
             workers,
             stop_order=[w for w in STOP_ORDER if w in {x.name for x in workers}],
             on_fault=self._handle_fault,
         )
-        try:
-            self._supervisor.start()
-        except BaseException:
-            self.close()
-            raise
+        self._supervisor.start()
 
     def close(self) -> None:
         """Stop every process in order and release all shared memory. Safe to call twice."""
@@ -206,6 +288,9 @@ class Session:
             self._supervisor = None
         while self._rings:
             self._rings.pop().close()
+        if self._link is not None:
+            self._link.close()
+            self._link = None
 
     def __enter__(self) -> Session:
         self.start()
@@ -226,34 +311,204 @@ class Session:
     def process_states(self) -> dict[str, str]:
         return {} if self._supervisor is None else self._supervisor.states()
 
+    def board_outputs(self) -> dict[str, float] | None:
+        """What the simulated board drives on every output now (None with real hardware)."""
+        return None if self._link is None else self._link.outputs()
+
     def _handle_fault(self, fault: Fault) -> None:
         log.error("process %s failed: %s", fault.process, fault.reason)
         if self._on_fault is not None:
             self._on_fault(fault)
 
+    # -- modes and settings -------------------------------------------------------------------
+
+    def set_mode(self, mode: str) -> None:
+        """paused, calibration, planar or volumetric; the preview runs in all but paused."""
+        if mode not in MODES:
+            raise SessionError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+        self._require_idle("change the mode")
+        if mode in ("planar", "volumetric"):
+            self.waveforms(mode)  # refuse before anything changes
+        self._mode = mode
+        self._apply_mode()
+
+    def apply_config(self, config: RigConfig) -> None:
+        """Take a new config (latest wins); restarts the processes only if the rings must grow."""
+        self._require_idle("apply a new config")
+        scan = config.scanning.mode if self._mode not in ("planar", "volumetric") else self._mode
+        try:
+            scan_waveforms(config, scan)
+        except ScanConfigError as exc:
+            raise SessionConfigError(str(exc)) from None
+        restart = self._supervisor is not None and _ring_geometry(config) != self._geometry
+        self.config = config
+        if restart:
+            log.info("new frame or volume geometry: restarting the processes")
+            self.close()
+            self.start()
+        if self._supervisor is not None:
+            self._apply_mode()
+
+    def set_calibration_outputs(self, galvo_v: float, piezo_um: float) -> None:
+        """Calibration mode: hold the z-galvo and the piezo where the operator puts them."""
+        try:
+            self._static = calibration_outputs(self.config, galvo_v, piezo_um)
+        except ScanConfigError as exc:
+            raise SessionConfigError(str(exc)) from None
+        if self._mode == "calibration":
+            self._send_scanner("calibration", static=self._static)
+
+    def piezo_position_um(self) -> float | None:
+        """Measured piezo position (mean of the last period read back), None if not measured."""
+        if self._supervisor is None or self.status.get("scanner.running") != 1:
+            return None
+        if not self.config.daq.piezo_readback.enabled:
+            return None
+        return float(self.status.get("scanner.piezo_um"))
+
+    def acquire_dark(self, frames: int, timeout_s: float = 60.0) -> np.ndarray:
+        """Average ``frames`` frames with the lasers blanked; the mode is restored afterwards."""
+        self._require_idle("acquire a dark frame")
+        if frames < 1:
+            raise SessionError("a dark frame needs at least one frame")
+        self._send_scanner("paused")
+        self._dispatcher.send_settings(
+            replace(self._dispatcher_command("dark", planes=1), dark_frames=frames)
+        )
+        self._wait_for("dispatcher.dark_ready", 0, "dispatcher did not start the dark frame")
+        epoch = self._next_run()
+        self._camera.send_settings(self._camera_command("preview", epoch, internal=True))
+        try:
+            self._wait_for("dispatcher.dark_ready", 1, "dark frame", timeout=timeout_s)
+        finally:
+            self._apply_mode()
+        dark = self._preview.read_dark()
+        if dark is None:
+            raise SessionError("dark frame: the dispatcher published none")
+        return dark
+
+    def set_dark_subtraction(self, enabled: bool) -> None:
+        self._subtract_dark = bool(enabled)
+        if self._supervisor is not None and not self._acquiring():
+            self._apply_mode()
+
+    def latest_preview(self) -> Preview | None:
+        """The newest preview image (a copy), or None before the first one."""
+        if self._supervisor is None:
+            return None
+        latest = self._preview.read_latest()
+        if latest is None:
+            return None
+        image, index, seq = latest
+        if image.ndim == 3 and image.shape[0] == 1:
+            return Preview(image[0], seq, index, "frame")
+        return Preview(image, seq, index, "volume" if image.ndim == 3 else "frame")
+
+    def status_values(self) -> dict[str, float]:
+        """Frame rate, drops, ring fill and saver throughput, with or without a run."""
+        values = self.status.snapshot()
+        counters = self._frames.counters()
+        return {
+            "frame_rate_hz": values["camera.fps"],
+            "frames_dropped": values["camera.dropped"],
+            "frames_missing": values["dispatcher.gaps"],
+            "ring_fill": counters.fill / max(counters.capacity, 1),
+            "saver_mbps": values["saver.mbps"],
+        }
+
+    def _apply_mode(self) -> None:
+        """Bring every process to the current mode; the camera is armed before the scan starts,
+        so the first frame after a change is plane 0 of a volume."""
+        mode = self._mode
+        self._send_scanner("paused")
+        self._camera.send_settings(self._camera_command("paused"))
+        self._wait_for("camera.mode", 0, "camera did not pause")
+        if mode == "paused":
+            self._dispatcher.send_settings(self._dispatcher_command("idle"))
+            return
+        planes = 1 if mode == "calibration" else self._planes(mode)
+        self._dispatcher.send_settings(
+            self._dispatcher_command("preview", planes=planes, preview=True)
+        )
+        epoch = self._next_run()
+        self._camera.send_settings(
+            self._camera_command("preview", epoch, internal=mode == "calibration")
+        )
+        self._wait_for("camera.run", epoch, "camera did not start")
+        if mode == "calibration":
+            if self._static is None:
+                calibration = self.config.scanning.calibration
+                z = self.config.scanning.planar_z_um
+                self._static = calibration_outputs(
+                    self.config,
+                    calibration.z_galvo_slope_v_per_um * z + calibration.z_galvo_offset_v,
+                    z,
+                )
+            self._send_scanner("calibration", static=self._static)
+        else:
+            self._send_scanner(mode, channels=self.waveforms(mode).channels)
+
+    def _send_scanner(self, mode: str, *, channels=None, static=None, run: int = 0) -> None:
+        self._scanner_seq += 1
+        seq = self._scanner_seq
+        self._scanner.send_settings(ScannerCommand(seq, mode, channels, static, run))
+        self._wait_for("scanner.ack", seq, f"scanner did not switch to {mode}")
+        if self.status.get("scanner.error") == seq:
+            raise SessionError(f"the DAQ board refused {mode} (see scanner.log)")
+
+    def _require_idle(self, what: str) -> None:
+        if self._supervisor is None:
+            raise SessionError("session is not started")
+        if self._acquiring():
+            raise SessionError(f"cannot {what} during an acquisition")
+
+    def _acquiring(self) -> bool:
+        return self.run is not None and self._run_mode is not None
+
+    def _next_run(self) -> int:
+        self._run_counter += 1
+        return self._run_counter
+
     # -- commands -----------------------------------------------------------------------------
 
-    def _camera_command(self, mode: str, run: int = 0, max_frames: int | None = None):
+    def _camera_command(
+        self,
+        mode: str,
+        run: int = 0,
+        max_frames: int | None = None,
+        internal: bool = False,
+    ) -> CameraCommand:
+        camera = self.config.camera
+        if internal and camera.trigger_mode != "internal":
+            # No trigger pulses come in calibration and dark modes: the camera free-runs.
+            camera = camera.model_copy(update={"trigger_mode": "internal"})
+        expected = None
+        if mode in ("preview", "acquire"):
+            expected = 1000.0 / (camera.exposure_ms + camera.readout_ms)
+            if camera.trigger_mode == "external":
+                expected = self.frame_rate_hz
         return CameraCommand(
-            mode=mode,
-            camera=self.config.camera,
-            run=run,
-            max_frames=max_frames,
-            expected_fps=self.frame_rate_hz,
+            mode=mode, camera=camera, run=run, max_frames=max_frames, expected_fps=expected
         )
 
     def _dispatcher_command(
-        self, mode: str, run: int = 0, plan: RunPlan | None = None, preview: bool = False
+        self,
+        mode: str,
+        run: int = 0,
+        plan: RunPlan | None = None,
+        preview: bool = False,
+        planes: int | None = None,
     ) -> DispatcherCommand:
         height, width = self.frame_shape
         return DispatcherCommand(
             mode=mode,
-            planes=self.planes_per_volume,
+            planes=self.planes_per_volume if planes is None else planes,
             height=height,
             width=width,
             run=run,
             plan=plan,
             preview=preview,
+            subtract_dark=self._subtract_dark,
         )
 
     def _wait_for(self, name: str, value: float, what: str, timeout: float = ACK_TIMEOUT_S) -> None:
@@ -263,7 +518,7 @@ class Session:
                 raise SessionError(f"{what}: {self.fault.process} failed: {self.fault.reason}")
             if time.monotonic() > deadline:
                 raise SessionError(f"{what}: no answer within {timeout:.0f} s")
-            time.sleep(0.01)
+            time.sleep(0.005)
 
     # -- acquisition --------------------------------------------------------------------------
 
@@ -274,21 +529,37 @@ class Session:
         duration_s: float | None = None,
         attrs: dict | None = None,
     ) -> Run:
-        """Start a run into an already prepared folder; returns at once (poll :meth:`progress`)."""
+        """Start a run into an already prepared folder; returns at once (poll :meth:`progress`).
+
+        The run scans in the current mode when that is planar or volumetric, else in the
+        config's ``scanning.mode``.
+        """
         if self._supervisor is None:
             raise SessionError("session is not started")
-        if self.run is not None and self.run.stop_reason is None:
+        if self._acquiring() and self.run.stop_reason is None:
             raise SessionError("an acquisition is already running")
         if (volumes is None) == (duration_s is None):
             raise SessionError("give either a number of volumes or a duration")
+        scan = self.scan_mode
+        ws = self.waveforms(scan)
+        if scan == "volumetric" and self.config.camera.trigger_mode == "internal":
+            log.warning("camera free-runs (trigger_mode internal): planes follow the camera's "
+                        "own clock, not the scan")
+        self._run_mode = scan
+        try:
+            return self._start_run(folder, volumes, duration_s, attrs, ws)
+        except BaseException:
+            self._run_mode = None
+            raise
+
+    def _start_run(self, folder, volumes, duration_s, attrs, ws) -> Run:
+        scan = self.scan_mode
         if volumes is None:
             volumes = max(1, math.ceil(duration_s * self.volume_rate_hz))
-        self._run_counter += 1
-        run_id = self._run_counter
+        run_id = self._next_run()
         height, width = self.frame_shape
         planes = self.planes_per_volume
         saving = self.config.saving
-        volume_bytes = planes * height * width * 2
         plan = RunPlan(
             run=run_id,
             out_dir=str(folder),
@@ -297,14 +568,20 @@ class Session:
             width=width,
             compression=saving.compression,
             compression_level=saving.compression_level,
-            volumes_per_chunk=volumes_per_chunk(volume_bytes, int(saving.chunk_ram_mb * MB)),
+            volumes_per_chunk=saving.volumes_per_chunk(planes * height * width * 2),
             attrs={
                 "run": run_id,
+                "mode": scan,
                 "pixel_size_um": self.config.camera.pixel_size_um,
-                "z_step_um": self._z_step_um(),
+                "z_step_um": self._z_step_um(ws),
                 **(attrs or {}),
             },
+            waveforms=waveform_record(ws, self.config, scan),
         )
+        # Quiet the rig first: no trigger may reach the camera before it is armed for the run.
+        self._send_scanner("paused")
+        self._camera.send_settings(self._camera_command("paused"))
+        self._wait_for("camera.mode", 0, "camera did not pause")
         self._saver.send_settings(SaverCommand(plan))
         self._wait_for("saver.run_open", run_id, "saver did not open the run")
         self._dispatcher.send_settings(self._dispatcher_command("acquire", run_id, plan))
@@ -313,8 +590,12 @@ class Session:
         self._camera.send_settings(
             self._camera_command("acquire", run_id, max_frames=volumes * planes)
         )
+        self._wait_for("camera.run", run_id, "camera did not start the run")
+        self._send_scanner(scan, channels=ws.channels, run=run_id)
+        self.run.started_monotonic = time.monotonic()
         log.info(
-            "run %d started: %d volume(s) of %d plane(s) into %s", run_id, volumes, planes, folder
+            "run %d started: %s, %d volume(s) of %d plane(s) into %s",
+            run_id, scan, volumes, planes, folder,
         )
         return self.run
 
@@ -334,6 +615,8 @@ class Session:
         values = self.status.snapshot()
         counters = self._frames.counters()
         done = values["saver.run_done"] == run.run
+        if done and self._run_mode is not None and self.fault is None:
+            self._end_run()
         return Progress(
             run=run.run,
             volumes_saved=int(values["saver.volumes"])
@@ -359,8 +642,36 @@ class Session:
             if self.fault is not None or time.monotonic() > deadline:
                 return False
             time.sleep(0.02)
+        if run is not None and self._run_mode is not None and self.fault is None:
+            self._end_run()
         return True
 
-    def _z_step_um(self) -> float:
-        z = self.z_positions_um()
+    def _end_run(self) -> None:
+        """The run's files are closed: back to the mode the operator was in."""
+        self._run_mode = None
+        try:
+            self._apply_mode()
+        except SessionError as exc:
+            log.error("could not return to %s after the run: %s", self._mode, exc)
+
+    def _z_step_um(self, ws) -> float:
+        """Plane spacing as scanned (external trigger) or as configured (free-running camera)."""
+        if self.config.camera.trigger_mode == "external":
+            z = np.asarray(ws.plane_z_um)
+        else:
+            z = np.asarray(self.z_positions_um())
         return float(abs(np.diff(z).mean())) if len(z) > 1 else 1.0
+
+
+def _ring_geometry(config: RigConfig) -> tuple:
+    """What the shared-memory rings are sized for; a change needs new rings."""
+    scanning = config.scanning
+    planes = scanning.n_planes - scanning.skip_planes_start - scanning.skip_planes_end
+    return (
+        config.camera.sensor_width,
+        config.camera.sensor_height,
+        config.camera.frame_shape,
+        planes,
+        config.buffers.frame_ring_mb,
+        config.buffers.volume_ring_mb,
+    )

@@ -113,7 +113,7 @@ class CameraConfig(ConfigModel):
         description="Region of the sensor that is read out, in unbinned sensor pixels.",
     )
     trigger_mode: Literal["internal", "external"] = Field(
-        "internal",
+        "external",
         description="internal: the camera free-runs; external: the DAQ's camera trigger "
         "starts every frame.",
     )

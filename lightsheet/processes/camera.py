@@ -176,13 +176,14 @@ class CameraWorker(Worker):
             )
 
     def _start_run(self, command: CameraCommand) -> None:
-        self._status.set("camera.run", command.run)
         self._status.reset(("camera.frames", "camera.dropped", "camera.fps"))
         self._status.set("camera.last_frame_id", -1)
         self._status.set("camera.first_frame_host_ts", 0)
         self._rate_count = 0
         self._rate_start = time.monotonic()
         self._camera.start()
+        # Set only once the camera is armed: the session starts the scan after seeing it.
+        self._status.set("camera.run", command.run)
         self.log.info(
             "camera started: %s, run %d, %s frames, exposure %.4g ms, frame %s",
             command.mode,

@@ -54,3 +54,17 @@ class DispatcherCommand:
 @dataclass(frozen=True)
 class SaverCommand:
     plan: RunPlan | None  # None: no run open
+
+
+ScannerMode = Literal["paused", "calibration", "planar", "volumetric"]
+
+
+@dataclass(frozen=True)
+class ScannerCommand:
+    """The whole desired state of the scanner; ``seq`` increases so the sender can await it."""
+
+    seq: int
+    mode: ScannerMode
+    channels: dict[str, Any] | None = None  # planar/volumetric: one period of every output
+    static: dict[str, float] | None = None  # calibration: the DC value of every output
+    run: int = 0

@@ -36,7 +36,7 @@ def test_acquire_then_inspect(tmp_path: Path) -> None:
     with h5py.File(run / "dataset.h5", "r") as f:
         assert f["data"].shape == (3, 4, 64, 64)
     assert sorted(p.name for p in (run / "logs").iterdir()) == [
-        "camera.log", "dispatcher.log", "main.log", "saver.log",
+        "camera.log", "dispatcher.log", "main.log", "saver.log", "scanner.log",
     ]
     inspect = lightsheet("inspect", str(run))
     assert inspect.returncode == 0

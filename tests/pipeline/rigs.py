@@ -21,6 +21,7 @@ def small_rig(planes: int = 5, size: int = 64, exposure_ms: float = 2.0, **simul
                 "sensor_width": size,
                 "sensor_height": size,
                 "exposure_ms": exposure_ms,
+                "trigger_mode": "internal",  # free-running: frame k shows plane k % planes
                 "simulated": {"stamp_frame_id": True, "n_beads": 20, **simulated},
             },
             "scanning": {"n_planes": planes, "z_start_um": 0.0, "z_end_um": 20.0},

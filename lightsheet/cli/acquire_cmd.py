@@ -10,7 +10,7 @@ from pathlib import Path
 
 from lightsheet.app.acquisition import Outcome, run_acquisition
 from lightsheet.app.run_folder import RunFolderError, prepare_run_folder
-from lightsheet.app.session import Session, SessionError
+from lightsheet.app.session import Session, SessionConfigError, SessionError
 from lightsheet.cli.exit_codes import ExitCode
 from lightsheet.cli.parser import UsageError, positive_float, positive_int
 from lightsheet.cli.progress import ProgressLine, format_duration
@@ -58,6 +58,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         with Session(config, log_dir=folder / "logs") as session:
             outcome = run_acquisition(session, folder, args.volumes, args.duration, progress)
+    except SessionConfigError as exc:
+        logging.getLogger("lightsheet.cli").error("refused: %s", exc)
+        raise UsageError(str(exc)) from None
     except SessionError as exc:
         logging.getLogger("lightsheet.cli").error("acquisition failed: %s", exc)
         sys.stderr.write(f"lightsheet acquire: {exc}\n")

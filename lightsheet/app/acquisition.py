@@ -114,6 +114,8 @@ class Acquisition:
             # The saver may have died between a chunk's rename and the index update: index
             # every complete chunk file again, so what is on disk is what the dataset shows.
             _reindex(self.folder)
+        elif session.run.failure is not None:
+            stop_reason, status = f"fault: {session.run.failure}", "fault"
         elif self._interrupted:
             stop_reason, status = "interrupted", "interrupted"
         else:
@@ -132,6 +134,9 @@ class Acquisition:
             duration_s=round(progress.elapsed_s, 3),
             process_states=session.process_states(),
         )
+        trigger = session.trigger_info()
+        if trigger is not None:
+            self.metadata["trigger"] = trigger
         write_metadata(self.folder, self.metadata)
         log.info("run finished: %s, %d volume(s) saved", stop_reason, saved)
         self.outcome = Outcome(

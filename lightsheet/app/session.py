@@ -22,6 +22,7 @@ from lightsheet.app.scan_plan import (
     scan_waveforms,
     waveform_record,
 )
+from lightsheet.app.trigger_link import TriggerLink, TriggerPortUnusable, check_port
 from lightsheet.config import RigConfig
 from lightsheet.processes.camera import CAMERA_STATUS, CameraWorker
 from lightsheet.processes.commands import (
@@ -35,6 +36,8 @@ from lightsheet.processes.dispatcher import DISPATCHER_STATUS, DispatcherWorker
 from lightsheet.processes.frames import FRAME_META, volume_meta_dtype
 from lightsheet.processes.saver import SAVER_STATUS, SaverWorker
 from lightsheet.processes.scanner import SCANNER_STATUS, ScannerWorker
+from lightsheet.processes.trigger import TRIGGER_STATUS, TriggerWorker
+from lightsheet.runtime.events import LoggedEvent
 from lightsheet.runtime.preview import PreviewBuffer
 from lightsheet.runtime.ring import Ring
 from lightsheet.runtime.shm import remove_stale_blocks
@@ -83,10 +86,11 @@ class Progress:
     elapsed_s: float
     done: bool
     fault: Fault | None
+    waiting_for_trigger: bool = False
 
     @property
     def eta_s(self) -> float | None:
-        if self.volumes_saved <= 0 or self.done:
+        if self.volumes_saved <= 0 or self.done or self.volumes_target <= 0:
             return None
         rate = self.volumes_saved / max(self.elapsed_s, 1e-9)
         return max(self.volumes_target - self.volumes_saved, 0) / rate
@@ -103,6 +107,8 @@ class Run:
     started_at: float  # time.time()
     started_monotonic: float
     stop_reason: str | None = None
+    failure: str | None = None  # a cause that makes the run a fault although no process died
+    volumes_target_known: bool = True
 
 
 class Session:
@@ -132,6 +138,8 @@ class Session:
         self._static: dict[str, float] | None = None
         self._subtract_dark = False
         self._geometry: tuple | None = None
+        self._gate: LoggedEvent | None = None
+        self.trigger: TriggerLink | None = None
         self.run: Run | None = None
 
     # -- geometry -----------------------------------------------------------------------------
@@ -167,7 +175,9 @@ class Session:
     def frame_rate_hz(self) -> float:
         camera = self.config.camera
         if camera.trigger_mode == "external":
-            return float(scan_waveforms(self.config, self.scan_mode).actual_frame_rate_hz)
+            # Frames per second averaged over a period: the flyback takes no frames.
+            ws = scan_waveforms(self.config, self.scan_mode)
+            return ws.frames_per_period / ws.period_s()
         return 1000.0 / (camera.exposure_ms + camera.readout_ms)
 
     @property
@@ -194,6 +204,11 @@ class Session:
     def start(self) -> None:
         """Spawn the processes, paused. A scan the rig cannot play is refused before that."""
         self.waveforms(self.config.scanning.mode)
+        if self.config.trigger.mode != "none":
+            try:
+                check_port(self.config.trigger)
+            except TriggerPortUnusable as exc:
+                raise SessionConfigError(f"trigger.port: {exc}") from None
         removed = remove_stale_blocks(log)
         if removed:
             log.info("removed %d stale shared-memory block(s) at start-up", len(removed))
@@ -235,8 +250,11 @@ class Session:
         self._rings.append(self._preview)
         self._geometry = _ring_geometry(config)
         self.status = StatusBoard(
-            (*CAMERA_STATUS, *DISPATCHER_STATUS, *SAVER_STATUS, *SCANNER_STATUS)
+            (*CAMERA_STATUS, *DISPATCHER_STATUS, *SAVER_STATUS, *SCANNER_STATUS, *TRIGGER_STATUS)
         )
+        # Opened by the trigger process on TRIGGER; the scanner and a free-running camera wait
+        # on it, so a triggered run starts without a round trip through this process.
+        self._gate = LoggedEvent("start_gate")
         link_name = None
         if config.daq.backend == "simulated":
             from lightsheet.hardware.simulated_daq import SimulatedBoardLink
@@ -253,7 +271,7 @@ class Session:
         common = {"log_dir": self.log_dir, "log_level": config.logging.level}
         calibration = config.scanning.calibration
         self._scanner = ScannerWorker(
-            config.daq, self.status, ScannerCommand(0, "paused"), link_name, **common
+            config.daq, self.status, ScannerCommand(0, "paused"), link_name, self._gate, **common
         )
         self._camera = CameraWorker(
             self._frames.spec,
@@ -262,6 +280,7 @@ class Session:
             self.z_positions_um(),
             daq_link=link_name,
             calibration=(calibration.z_galvo_slope_v_per_um, calibration.z_galvo_offset_v),
+            gate=self._gate,
             **common,
         )
         self._dispatcher = DispatcherWorker(
@@ -274,6 +293,11 @@ class Session:
         )
         self._saver = SaverWorker(self._volumes.spec, self.status, **common)
         workers = [self._scanner, self._camera, self._dispatcher, self._saver]
+        self.trigger = None
+        if config.trigger.mode != "none":
+            worker = TriggerWorker(config.trigger, self.status, self._gate, **common)
+            self.trigger = TriggerLink(worker, self.status, config.trigger.mode)
+            workers.insert(1, worker)
         self._supervisor = Supervisor(
             workers,
             stop_order=[w for w in STOP_ORDER if w in {x.name for x in workers}],
@@ -448,10 +472,12 @@ class Session:
         else:
             self._send_scanner(mode, channels=self.waveforms(mode).channels)
 
-    def _send_scanner(self, mode: str, *, channels=None, static=None, run: int = 0) -> None:
+    def _send_scanner(
+        self, mode: str, *, channels=None, static=None, run: int = 0, gated: bool = False
+    ) -> None:
         self._scanner_seq += 1
         seq = self._scanner_seq
-        self._scanner.send_settings(ScannerCommand(seq, mode, channels, static, run))
+        self._scanner.send_settings(ScannerCommand(seq, mode, channels, static, run, gated))
         self._wait_for("scanner.ack", seq, f"scanner did not switch to {mode}")
         if self.status.get("scanner.error") == seq:
             raise SessionError(f"the DAQ board refused {mode} (see scanner.log)")
@@ -538,7 +564,10 @@ class Session:
             raise SessionError("session is not started")
         if self._acquiring() and self.run.stop_reason is None:
             raise SessionError("an acquisition is already running")
-        if (volumes is None) == (duration_s is None):
+        if volumes is not None and duration_s is not None:
+            raise SessionError("give either a number of volumes or a duration, not both")
+        unbounded = volumes is None and duration_s is None
+        if unbounded and self.trigger is None and self.config.trigger.duration_s is None:
             raise SessionError("give either a number of volumes or a duration")
         scan = self.scan_mode
         ws = self.waveforms(scan)
@@ -554,8 +583,16 @@ class Session:
 
     def _start_run(self, folder, volumes, duration_s, attrs, ws) -> Run:
         scan = self.scan_mode
-        if volumes is None:
-            volumes = max(1, math.ceil(duration_s * self.volume_rate_hz))
+        # The duration the trigger device may replace: the caller's, else the config's.
+        source = "cli" if (volumes is not None or duration_s is not None) else "config"
+        if duration_s is None and volumes is None:
+            duration_s = self.config.trigger.duration_s
+        if volumes is None and duration_s is not None:
+            volumes = self._volumes_for(duration_s)
+        configured_s = duration_s
+        if configured_s is None and volumes is not None:
+            configured_s = volumes / self.volume_rate_hz
+        gated = self.trigger is not None and self.trigger.mode == "wait"
         run_id = self._next_run()
         height, width = self.frame_shape
         planes = self.planes_per_volume
@@ -586,12 +623,17 @@ class Session:
         self._wait_for("saver.run_open", run_id, "saver did not open the run")
         self._dispatcher.send_settings(self._dispatcher_command("acquire", run_id, plan))
         self._wait_for("dispatcher.run", run_id, "dispatcher did not take the run")
-        self.run = Run(run_id, Path(folder), plan, volumes, time.time(), time.monotonic())
-        self._camera.send_settings(
-            self._camera_command("acquire", run_id, max_frames=volumes * planes)
+        self.run = Run(
+            run_id, Path(folder), plan, volumes or 0, time.time(), time.monotonic(),
+            volumes_target_known=volumes is not None,
         )
+        if self._gate is not None:
+            self._gate.clear()
+        if self.trigger is not None:
+            self.trigger.arm(run_id, configured_s, source)
+        self._camera.send_settings(self._run_camera_command())
         self._wait_for("camera.run", run_id, "camera did not start the run")
-        self._send_scanner(scan, channels=ws.channels, run=run_id)
+        self._send_scanner(scan, channels=ws.channels, run=run_id, gated=gated)
         self.run.started_monotonic = time.monotonic()
         log.info(
             "run %d started: %s, %d volume(s) of %d plane(s) into %s",
@@ -605,18 +647,22 @@ class Session:
         if run is None or run.stop_reason is not None:
             return
         run.stop_reason = reason
-        self._camera.send_settings(self._camera_command("finish", run.run))
+        finish = self._camera_command("finish", run.run)
+        self._camera.send_settings(replace(finish, volume_frames=self.planes_per_volume))
         log.info("run %d: stop requested (%s)", run.run, reason)
 
     def progress(self) -> Progress:
         run = self.run
         if run is None:
             raise SessionError("no acquisition")
+        if self.trigger is not None and run.stop_reason is None:
+            self._follow_trigger(run)
         values = self.status.snapshot()
         counters = self._frames.counters()
         done = values["saver.run_done"] == run.run
         if done and self._run_mode is not None and self.fault is None:
             self._end_run()
+        waiting = self.trigger is not None and not self.trigger.started and not done
         return Progress(
             run=run.run,
             volumes_saved=int(values["saver.volumes"])
@@ -632,7 +678,45 @@ class Session:
             elapsed_s=time.monotonic() - run.started_monotonic,
             done=done,
             fault=self.fault,
+            waiting_for_trigger=waiting,
         )
+
+    def _run_camera_command(self) -> CameraCommand:
+        run = self.run
+        max_frames = None
+        if run.volumes_target_known:
+            max_frames = run.volumes_target * self.planes_per_volume
+        gated = self.trigger is not None and self.trigger.mode == "wait"
+        command = self._camera_command("acquire", run.run, max_frames=max_frames)
+        return replace(command, gated=gated)
+
+    def _follow_trigger(self, run: Run) -> None:
+        """Apply what the trigger device said: a duration, a start time, an abort, a lost port."""
+        news = self.trigger.news()
+        if news.started:
+            run.started_at = time.time()
+            run.started_monotonic = time.monotonic()
+        if news.duration_s is not None:
+            volumes = self._volumes_for(news.duration_s)
+            if not run.volumes_target_known or volumes != run.volumes_target:
+                log.info("run %d: duration %.3g s from the trigger: %d volume(s)",
+                         run.run, news.duration_s, volumes)
+                run.volumes_target = volumes
+                run.volumes_target_known = True
+                self._camera.send_settings(self._run_camera_command())
+        if news.aborted:
+            self.stop_acquisition("aborted by the trigger device")
+        elif news.port_lost:
+            run.failure = "trigger: port lost"
+            self.stop_acquisition("trigger port lost")
+
+    def _volumes_for(self, duration_s: float) -> int:
+        """Whole volumes that fill ``duration_s``; a rate a hair off its nominal value (whole
+        samples per period) must not add a volume."""
+        return max(1, math.ceil(duration_s * self.volume_rate_hz - 1e-6))
+
+    def trigger_info(self) -> dict | None:
+        return None if self.trigger is None else self.trigger.info()
 
     def wait_run_saved(self, timeout_s: float) -> bool:
         """Wait until the saver closed the current run's files (or a fault); True if closed."""
@@ -649,6 +733,8 @@ class Session:
     def _end_run(self) -> None:
         """The run's files are closed: back to the mode the operator was in."""
         self._run_mode = None
+        if self.trigger is not None:
+            self.trigger.finish(int(self.status.get("saver.volumes")))
         try:
             self._apply_mode()
         except SessionError as exc:

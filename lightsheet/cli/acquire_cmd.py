@@ -11,6 +11,7 @@ from pathlib import Path
 from lightsheet.app.acquisition import Outcome, run_acquisition
 from lightsheet.app.run_folder import RunFolderError, prepare_run_folder
 from lightsheet.app.session import Session, SessionConfigError, SessionError
+from lightsheet.app.trigger_link import TriggerPortUnusable, check_port
 from lightsheet.cli.exit_codes import ExitCode
 from lightsheet.cli.parser import UsageError, positive_float, positive_int
 from lightsheet.cli.progress import ProgressLine, format_duration
@@ -28,7 +29,7 @@ _STATUS_EXIT = {
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("acquire", help="acquire volumes headless into a run folder")
     parser.add_argument("--config", help="rig config (default: the simulated rig)")
-    amount = parser.add_mutually_exclusive_group(required=True)
+    amount = parser.add_mutually_exclusive_group()
     amount.add_argument("--volumes", type=positive_int, help="number of volumes")
     amount.add_argument(
         "--duration", type=positive_float, metavar="SECONDS", help="acquire for this long"
@@ -39,6 +40,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         choices=("volumetric", "planar"),
         help="scan mode (default: the config's, volumetric)",
     )
+    parser.add_argument(
+        "--trigger",
+        choices=("none", "wait", "send"),
+        help="external trigger: wait for the device's TRIGGER, or send ours (default: config)",
+    )
+    parser.add_argument("--port", help="trigger serial port or pyserial URL (default: config)")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier run in --out")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     parser.set_defaults(run=run)
@@ -48,6 +55,15 @@ def run(args: argparse.Namespace) -> int:
     config = load_rig(args.config)
     if args.mode:
         config.scanning.mode = args.mode
+    _apply_trigger_options(config, args)
+    no_amount = args.volumes is None and args.duration is None
+    if no_amount and config.trigger.mode == "none" and config.trigger.duration_s is None:
+        raise UsageError("give --volumes N or --duration SECONDS")
+    if config.trigger.mode != "none":
+        try:
+            check_port(config.trigger)  # before the run folder is made
+        except TriggerPortUnusable as exc:
+            raise UsageError(f"trigger port: {exc}") from None
     try:
         folder = prepare_run_folder(args.out, args.overwrite)
     except RunFolderError as exc:
@@ -71,6 +87,21 @@ def run(args: argparse.Namespace) -> int:
             progress.close()
     _print_summary(outcome)
     return _STATUS_EXIT[outcome.status]
+
+
+def _apply_trigger_options(config, args: argparse.Namespace) -> None:
+    """--trigger and --port override the config's trigger section (checked like the config)."""
+    if args.trigger is None and args.port is None:
+        return
+    updates = {}
+    if args.trigger is not None:
+        updates["mode"] = args.trigger
+    if args.port is not None:
+        updates["port"] = args.port
+    merged = {**config.trigger.model_dump(), **updates}
+    if merged["mode"] != "none" and not merged["port"]:
+        raise UsageError(f"--trigger {merged['mode']} needs --port PORT (or trigger.port)")
+    config.trigger = type(config.trigger).model_validate(merged)
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

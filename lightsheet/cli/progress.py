@@ -33,16 +33,22 @@ class ProgressLine:
         if not self._tty and now - self._last < self._every_s:
             return
         self._last = now
+        if p.waiting_for_trigger:
+            self._write("waiting for the trigger device ...")
+            return
         fraction = min(p.volumes_saved / max(p.volumes_target, 1), 1.0)
         filled = round(fraction * self._width)
         bar = "#" * filled + "-" * (self._width - filled)
         drops = p.frames_dropped + p.frames_missing
         text = (
-            f"[{bar}] {p.volumes_saved}/{p.volumes_target} volumes  "
+            f"[{bar}] {p.volumes_saved}/{p.volumes_target or '?'} volumes  "
             f"{p.frame_rate_hz:6.1f} frames/s  {p.saver_mbps:7.1f} MB/s  "
             f"dropped {drops}  ring {p.frame_ring_fill:4.0%}  "
             f"elapsed {format_duration(p.elapsed_s)}  ETA {format_duration(p.eta_s)}"
         )
+        self._write(text)
+
+    def _write(self, text: str) -> None:
         if self._tty:
             self._stream.write("\r" + text + "\x1b[K")
         else:

@@ -8,6 +8,7 @@ camera's own buffer and shift frame ids. Modes: paused, preview, acquire (a run 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ import numpy as np
 from lightsheet.hardware.camera_factory import apply_settings, open_camera
 from lightsheet.processes.commands import CameraCommand
 from lightsheet.processes.frames import KIND_END, KIND_FRAME
+from lightsheet.runtime.events import LoggedEvent
 from lightsheet.runtime.ring import RingSpec
 from lightsheet.runtime.status import StatusBoard
 from lightsheet.runtime.worker import Worker
@@ -32,6 +34,7 @@ CAMERA_STATUS = (
     "camera.fps",
     "camera.last_frame_id",
     "camera.first_frame_host_ts",
+    "camera.first_frame_id",
 )
 _MODE_CODE = {"paused": 0, "preview": 1, "acquire": 2}
 
@@ -47,9 +50,11 @@ class CameraWorker(Worker):
         z_positions_um: list[float],
         daq_link: str | None = None,
         calibration: tuple[float, float] | None = None,
+        gate: LoggedEvent | None = None,
         **worker_kwargs: Any,
     ) -> None:
         super().__init__("camera", **worker_kwargs)
+        self._gate = gate
         self._ring_spec = ring
         self._status = status
         self._initial = initial
@@ -83,6 +88,7 @@ class CameraWorker(Worker):
         self._last_lag_warning = 0.0
         self._drop_log_count = 0
         self._last_run_ended = 0
+        self._deferred: CameraCommand | None = None  # a gated run waiting for its start
         self.on_settings(self._initial)
 
     def on_settings(self, settings: object) -> None:
@@ -90,7 +96,7 @@ class CameraWorker(Worker):
         old, new = self._command, settings
         if new.mode == "finish":
             if old.mode == "acquire" and new.run == old.run:
-                self._end_run(old, last_frame_id=int(self._status.get("camera.last_frame_id")))
+                self._finish_volume(old, new.volume_frames)
             return
         if new.mode == "abort":
             self.log.info("abort: stopping the camera without ending the run")
@@ -114,6 +120,12 @@ class CameraWorker(Worker):
 
     def step(self) -> None:
         command = self._command
+        if self._deferred is not None:
+            if self._gate is None or not self._gate.wait(0.02):
+                return
+            self._deferred = None
+            self._camera.start()
+            self.log.info("start gate open: camera started")
         if command.mode not in ("preview", "acquire"):
             self.stop_event.wait(0.05)
             return
@@ -179,9 +191,14 @@ class CameraWorker(Worker):
         self._status.reset(("camera.frames", "camera.dropped", "camera.fps"))
         self._status.set("camera.last_frame_id", -1)
         self._status.set("camera.first_frame_host_ts", 0)
+        self._status.set("camera.first_frame_id", -1)
         self._rate_count = 0
         self._rate_start = time.monotonic()
-        self._camera.start()
+        free_running = self._camera.trigger_mode == "internal"
+        if command.mode == "acquire" and command.gated and free_running:
+            self._deferred = command  # frame 0 comes after the start gate opens
+        else:
+            self._camera.start()
         # Set only once the camera is armed: the session starts the scan after seeing it.
         self._status.set("camera.run", command.run)
         self.log.info(
@@ -193,7 +210,20 @@ class CameraWorker(Worker):
             self._camera.frame_shape,
         )
 
+    def _finish_volume(self, command: CameraCommand, volume_frames: int) -> None:
+        """Stop at the end of the volume being acquired, so a stop leaves no partial volume."""
+        last = int(self._status.get("camera.last_frame_id"))
+        boundary = (last // max(volume_frames, 1) + 1) * max(volume_frames, 1)
+        if last < 0 or boundary == last + 1:
+            self._end_run(command, last_frame_id=last)
+            return
+        if command.max_frames is not None:
+            boundary = min(boundary, command.max_frames)
+        self._command = replace(command, max_frames=boundary)
+        self.log.info("finishing the current volume: the run ends after frame %d", boundary - 1)
+
     def _stop_camera(self) -> None:
+        self._deferred = None
         if self._camera.is_running:
             self._camera.stop()
             self.log.info("camera stopped")
@@ -235,6 +265,7 @@ class CameraWorker(Worker):
         status = self._status
         if status.get("camera.last_frame_id") < 0:
             status.set("camera.first_frame_host_ts", info.host_ts)
+            status.set("camera.first_frame_id", info.frame_id)
         status.add("camera.frames")
         status.set("camera.last_frame_id", info.frame_id)
         self._rate_count += 1

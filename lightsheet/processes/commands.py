@@ -20,6 +20,8 @@ class CameraCommand:
     run: int = 0
     max_frames: int | None = None  # acquire: the run ends after frame id max_frames - 1
     expected_fps: float | None = None  # the rate the camera must keep up with (warn when it lags)
+    gated: bool = False  # acquire: a free-running camera starts only when the start gate opens
+    volume_frames: int = 1  # finish: the run ends at the end of the volume being acquired
 
 
 @dataclass(frozen=True)
@@ -68,3 +70,16 @@ class ScannerCommand:
     channels: dict[str, Any] | None = None  # planar/volumetric: one period of every output
     static: dict[str, float] | None = None  # calibration: the DC value of every output
     run: int = 0
+    gated: bool = False  # load the waveforms now, start playing when the start gate opens
+
+
+@dataclass(frozen=True)
+class TriggerCommand:
+    """Arm the trigger link for a run, or finish it (``STOPPED <volumes_saved>`` in wait mode)."""
+
+    seq: int
+    action: Literal["idle", "arm", "finish"]
+    run: int = 0
+    duration_s: float | None = None  # the configured or command-line duration, if any
+    duration_source: Literal["config", "cli"] = "config"
+    volumes_saved: int = 0

@@ -18,6 +18,7 @@ import numpy as np
 from lightsheet.hardware.daq import DaqBoard
 from lightsheet.hardware.daq_factory import open_daq_board
 from lightsheet.processes.commands import ScannerCommand
+from lightsheet.runtime.events import LoggedEvent
 from lightsheet.runtime.status import StatusBoard
 from lightsheet.runtime.worker import Worker
 
@@ -41,9 +42,11 @@ class ScannerWorker(Worker):
         status: StatusBoard,
         initial: ScannerCommand,
         link_name: str | None = None,
+        gate: LoggedEvent | None = None,
         **worker_kwargs: Any,
     ) -> None:
         super().__init__("scanner", **worker_kwargs)
+        self._gate = gate
         self._daq_config = daq_config
         self._status = status
         self._initial = initial
@@ -55,6 +58,7 @@ class ScannerWorker(Worker):
         self._board: DaqBoard = open_daq_board(self._daq_config, link_name=self._link_name)
         self._command = ScannerCommand(seq=0, mode="paused")
         self._last_readback = 0.0
+        self._waiting_for_gate = False
         self.log.info("DAQ board %s configured, outputs safe", self._daq_config.backend)
         self.on_settings(self._initial)
 
@@ -78,6 +82,13 @@ class ScannerWorker(Worker):
         self._status.set("scanner.ack", command.seq)
 
     def step(self) -> None:
+        if self._waiting_for_gate:
+            if self._gate is not None and self._gate.wait(0.005):
+                self._waiting_for_gate = False
+                self._board.start()
+                self._status.set("scanner.running", 1)
+                self.log.info("start gate open: scan started")
+            return
         # The board regenerates on its own; this loop only samples the piezo read-back now and
         # then, so the operator sees where the stage really is.
         if not self._board.is_running or self._board.settings is None:
@@ -105,6 +116,7 @@ class ScannerWorker(Worker):
 
     def _apply(self, command: ScannerCommand) -> None:
         board = self._board
+        self._waiting_for_gate = False
         if command.mode == "paused":
             board.stop()
             self.log.info("paused: outputs safe")
@@ -120,6 +132,10 @@ class ScannerWorker(Worker):
         if board.is_running:
             board.stop()
         board.write(command.channels)
+        if command.gated and self._gate is not None and not self._gate.is_set():
+            self._waiting_for_gate = True
+            self.log.info("%s: waveforms loaded, waiting for the start gate", command.mode)
+            return
         board.start()
         self.log.info(
             "%s: playing %d samples per period (run %d)",

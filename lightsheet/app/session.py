@@ -454,11 +454,18 @@ class Session:
         self._dispatcher.send_settings(
             self._dispatcher_command("preview", planes=planes, preview=True)
         )
+        if mode == "calibration" or self.config.camera.trigger_mode == "internal":
+            self._start_scan_for(mode)  # free-running camera: light first
+            epoch = self._next_run()
+            self._camera.send_settings(self._camera_command("preview", epoch, internal=True))
+            self._wait_for("camera.run", epoch, "camera did not start")
+            return
         epoch = self._next_run()
-        self._camera.send_settings(
-            self._camera_command("preview", epoch, internal=mode == "calibration")
-        )
+        self._camera.send_settings(self._camera_command("preview", epoch))
         self._wait_for("camera.run", epoch, "camera did not start")
+        self._start_scan_for(mode)
+
+    def _start_scan_for(self, mode: str) -> None:
         if mode == "calibration":
             if self._static is None:
                 calibration = self.config.scanning.calibration
@@ -631,9 +638,13 @@ class Session:
             self._gate.clear()
         if self.trigger is not None:
             self.trigger.arm(run_id, configured_s, source)
+        if self.config.camera.trigger_mode == "internal":
+            # A free-running camera takes no triggers: light first, so no frame is dark.
+            self._send_scanner(scan, channels=ws.channels, run=run_id, gated=gated)
         self._camera.send_settings(self._run_camera_command())
         self._wait_for("camera.run", run_id, "camera did not start the run")
-        self._send_scanner(scan, channels=ws.channels, run=run_id, gated=gated)
+        if self.config.camera.trigger_mode == "external":
+            self._send_scanner(scan, channels=ws.channels, run=run_id, gated=gated)
         self.run.started_monotonic = time.monotonic()
         log.info(
             "run %d started: %s, %d volume(s) of %d plane(s) into %s",

@@ -74,6 +74,7 @@ class _PendingFrame:
     exposure_start: float  # monotonic seconds
     ready: float  # monotonic seconds
     z_um: float
+    lit: bool = True  # False: the laser was blanked, only the camera's offset and noise
 
 
 def decode_frame_id(frame: np.ndarray) -> int:
@@ -164,6 +165,7 @@ class SimulatedCamera(Camera):
         self._shot_rng = np.random.default_rng([int(seed), 1])
         self._noise_rng = np.random.default_rng([int(seed), 2])
         self._planes: dict[float, _Plane] = {}
+        self._dark_plane: _Plane | None = None
         self._cache_bytes = 0
         self._noise_pool = np.zeros(0, dtype=np.int16)
         self._noise_span = 1
@@ -247,7 +249,8 @@ class SimulatedCamera(Camera):
         if frame is None or not self._wait_until(frame.ready, deadline):
             return None
         self._pending = None
-        self._fill(buffer, self._plane(frame.z_um), frame.frame_id)
+        plane = self._plane(frame.z_um) if frame.lit else self._unlit_plane()
+        self._fill(buffer, plane, frame.frame_id)
         return FrameInfo(frame.frame_id, frame.exposure_start - self._epoch, time.time())
 
     # -- simulation-specific public API -----------------------------------------------------------
@@ -276,6 +279,7 @@ class SimulatedCamera(Camera):
             exposure_start=self._next_start,
             ready=self._next_start + self._frame_period_s(),
             z_um=self._z_positions[self._next_id % len(self._z_positions)],
+            lit=self._laser_on(self._next_start),
         )
         self._advance_schedule()
         return frame
@@ -307,8 +311,22 @@ class SimulatedCamera(Camera):
                 exposure_start=float(trigger_time),
                 ready=float(trigger_time) + self._frame_period_s(),
                 z_um=self._snap_z(z_um),
+                lit=self._laser_on(float(trigger_time)),
             )
         return None
+
+    def _laser_on(self, exposure_start: float) -> bool:
+        """Asks the simulated board, when there is one, whether the laser lit this exposure."""
+        laser_on = getattr(self._trigger_source, "laser_on", None)
+        if laser_on is None:
+            return True
+        triggered = self.trigger_mode == "external"
+        return bool(laser_on(exposure_start, self._exposure_ms / 1000.0, triggered))
+
+    def _unlit_plane(self) -> _Plane:
+        if self._dark_plane is None:
+            self._dark_plane = self._render(0.0, lit=False)
+        return self._dark_plane
 
     def _wait_until(self, ready: float, deadline: float) -> bool:
         """Wait for the frame's readout; False if stopped or the caller's deadline comes first."""
@@ -400,6 +418,7 @@ class SimulatedCamera(Camera):
             )
 
     def _forget_planes(self) -> None:
+        self._dark_plane = None
         self._planes.clear()
         self._cache_bytes = 0
 
@@ -421,9 +440,12 @@ class SimulatedCamera(Camera):
         emission *= self._photon_rate * self._exposure_ms
         return emission
 
-    def _render(self, z_um: float) -> _Plane:
+    def _render(self, z_um: float, lit: bool = True) -> _Plane:
         """Expected photons, one shot-noise draw, counts; flags pixels that need clipping."""
-        photons = np.minimum(self._expected_photons(z_um).reshape(-1), _MAX_PHOTONS)
+        if lit:
+            photons = np.minimum(self._expected_photons(z_um).reshape(-1), _MAX_PHOTONS)
+        else:
+            photons = np.zeros(self.frame_shape[0] * self.frame_shape[1], dtype=np.float32)
         signal = np.zeros(photons.size, dtype=np.float32)
         lit = np.flatnonzero(photons >= _MIN_LIT_PHOTONS)
         signal[lit] = self._shot_rng.poisson(photons[lit])

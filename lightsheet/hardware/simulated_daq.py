@@ -388,6 +388,18 @@ class SimulatedTriggerSource:
         total = self._cumulative(b, state.n_samples) - self._cumulative(a, state.n_samples)
         return self._z_of_volts(total / (b - a))
 
+    def laser_on(self, t_start: float, exposure_s: float, triggered: bool = True) -> bool:
+        """Whether the laser was unblanked in the middle of an exposure starting at ``t_start``.
+
+        A free-running camera (``triggered`` False) is not in step with the blanking waveform;
+        while the board plays, such exposures count as lit and only held outputs (paused,
+        calibration, dark frame) decide.
+        """
+        if not triggered and self._link.state().running:
+            return True
+        value = self._link.outputs(at=t_start + max(exposure_s, 0.0) / 2)["laser_blanking"]
+        return value > self._threshold_v
+
     def current_z(self) -> float:
         """z during the exposure started by the last trigger (used once), else at now."""
         exposure = self._exposure_s() if self._exposure_s is not None else 0.0

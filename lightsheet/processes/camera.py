@@ -227,7 +227,8 @@ class CameraWorker(Worker):
         if self._camera.is_running:
             self._camera.stop()
             self.log.info("camera stopped")
-        self._pending = None
+        # A slot acquired for a read that timed out stays ours and takes the next frame: the ring
+        # hands out slots in order, so dropping it would jam the producer side.
 
     def _end_run(self, command: CameraCommand, last_frame_id: int) -> None:
         """Stop the camera and mark the end of the run in the ring, after its last frame.

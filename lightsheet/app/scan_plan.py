@@ -22,15 +22,18 @@ class ScanConfigError(ValueError):
     """The config's scan cannot be played on its rig; the message names what and why."""
 
 
-def scan_waveforms(config: Any, mode: str) -> WaveformSet:
-    """One checked period of every output for ``mode`` (planar or volumetric)."""
+def scan_waveforms(
+    config: Any, mode: str, piezo_readback_um: np.ndarray | None = None
+) -> WaveformSet:
+    """One checked period of every output for ``mode`` (planar or volumetric); with a measured
+    period of the piezo, the z-galvo follows where the piezo really is (feed-forward)."""
     if mode not in SCAN_MODES:
         raise ScanConfigError(f"scanning mode {mode!r}: expected planar or volumetric")
     # Planar: the camera needs its readout time between two exposures.
     margin_ms = max(float(config.camera.readout_ms), 1.0)
     try:
         params = scan_params_from_config(config, mode=mode, frame_margin_ms=margin_ms)
-        return build_waveforms(params)
+        return build_waveforms(params, piezo_readback_um)
     except (WaveformLimitError, ValueError) as exc:
         raise ScanConfigError(f"{mode} scan refused: {exc}") from None
 
@@ -44,6 +47,15 @@ def calibration_outputs(config: Any, galvo_v: float, piezo_um: float) -> dict[st
         )
     except (WaveformLimitError, ValueError) as exc:
         raise ScanConfigError(f"calibration outputs refused: {exc}") from None
+
+
+def measuring_period(ws: WaveformSet) -> dict[str, np.ndarray]:
+    """The scan's period with the camera trigger low and the laser blanked: plays the piezo to
+    measure it, exposing nothing."""
+    channels = dict(ws.channels)
+    channels["camera_trigger"] = np.zeros_like(channels["camera_trigger"])
+    channels["laser_blanking"] = np.zeros_like(channels["laser_blanking"])
+    return channels
 
 
 def waveform_record(ws: WaveformSet, config: Any, mode: str) -> dict[str, Any]:
@@ -62,4 +74,5 @@ def waveform_record(ws: WaveformSet, config: Any, mode: str) -> dict[str, Any]:
         "trigger_samples": np.asarray(ws.trigger_samples),
         "plane_index": np.asarray(ws.plane_index),
         "plane_z_um": np.asarray(ws.plane_z_um),
+        "sheet_z_um": np.asarray(ws.sheet_z_um),
     }

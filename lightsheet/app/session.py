@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import queue
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -19,6 +20,7 @@ import numpy as np
 from lightsheet.app.scan_plan import (
     ScanConfigError,
     calibration_outputs,
+    measuring_period,
     scan_waveforms,
     waveform_record,
 )
@@ -37,6 +39,7 @@ from lightsheet.processes.frames import FRAME_META, volume_meta_dtype
 from lightsheet.processes.saver import SAVER_STATUS, SaverWorker
 from lightsheet.processes.scanner import SCANNER_STATUS, ScannerWorker
 from lightsheet.processes.trigger import TRIGGER_STATUS, TriggerWorker
+from lightsheet.runtime.channels import LoggedQueue
 from lightsheet.runtime.events import LoggedEvent
 from lightsheet.runtime.preview import PreviewBuffer
 from lightsheet.runtime.ring import Ring
@@ -255,6 +258,7 @@ class Session:
         # Opened by the trigger process on TRIGGER; the scanner and a free-running camera wait
         # on it, so a triggered run starts without a round trip through this process.
         self._gate = LoggedEvent("start_gate")
+        self._scanner_replies = LoggedQueue("scanner.replies")
         link_name = None
         if config.daq.backend == "simulated":
             from lightsheet.hardware.simulated_daq import SimulatedBoardLink
@@ -271,7 +275,13 @@ class Session:
         common = {"log_dir": self.log_dir, "log_level": config.logging.level}
         calibration = config.scanning.calibration
         self._scanner = ScannerWorker(
-            config.daq, self.status, ScannerCommand(0, "paused"), link_name, self._gate, **common
+            config.daq,
+            self.status,
+            ScannerCommand(0, "paused"),
+            link_name,
+            self._gate,
+            self._scanner_replies,
+            **common,
         )
         self._camera = CameraWorker(
             self._frames.spec,
@@ -477,17 +487,45 @@ class Session:
                 )
             self._send_scanner("calibration", static=self._static)
         else:
-            self._send_scanner(mode, channels=self.waveforms(mode).channels)
+            self._send_scanner(mode, channels=self._played_waveforms(mode).channels)
+
+    def _played_waveforms(self, mode: str):
+        """The set to play: in volumetric mode with a piezo read-back, the z-galvo is fed forward
+        from one measured period of the piezo (the laser stays blanked while measuring)."""
+        ws = self.waveforms(mode)
+        if mode != "volumetric" or not self.config.daq.piezo_readback.enabled:
+            return ws
+        seq = self._send_scanner("measure", channels=measuring_period(ws))
+        deadline = time.monotonic() + ACK_TIMEOUT_S
+        while True:
+            try:
+                reply_seq, readback = self._scanner_replies.get(timeout=0.5)
+            except queue.Empty:
+                if self.fault is not None or time.monotonic() > deadline:
+                    raise SessionError("scanner did not measure the piezo") from None
+                continue
+            if reply_seq == seq:
+                break
+        if readback is None:
+            return ws
+        try:
+            fed = scan_waveforms(self.config, mode, readback)
+        except ScanConfigError as exc:
+            raise SessionConfigError(f"with the measured piezo: {exc}") from None
+        lag = float(np.max(np.abs(readback - ws.sheet_z_um)))
+        log.info("z-galvo fed forward from the measured piezo (largest lag %.3g µm)", lag)
+        return fed
 
     def _send_scanner(
         self, mode: str, *, channels=None, static=None, run: int = 0, gated: bool = False
-    ) -> None:
+    ) -> int:
         self._scanner_seq += 1
         seq = self._scanner_seq
         self._scanner.send_settings(ScannerCommand(seq, mode, channels, static, run, gated))
         self._wait_for("scanner.ack", seq, f"scanner did not switch to {mode}")
         if self.status.get("scanner.error") == seq:
             raise SessionError(f"the DAQ board refused {mode} (see scanner.log)")
+        return seq
 
     def _require_idle(self, what: str) -> None:
         if self._supervisor is None:
@@ -590,6 +628,8 @@ class Session:
 
     def _start_run(self, folder, volumes, duration_s, attrs, ws) -> Run:
         scan = self.scan_mode
+        self._send_scanner("paused")
+        ws = self._played_waveforms(scan)
         # The duration the trigger device may replace: the caller's, else the config's.
         source = "cli" if (volumes is not None or duration_s is not None) else "config"
         if duration_s is None and volumes is None:

@@ -58,7 +58,8 @@ class SaverCommand:
     plan: RunPlan | None  # None: no run open
 
 
-ScannerMode = Literal["paused", "calibration", "planar", "volumetric"]
+# "measure": play ``channels`` for a period and reply with the piezo read-back (feed-forward).
+ScannerMode = Literal["paused", "calibration", "planar", "volumetric", "measure"]
 
 
 @dataclass(frozen=True)

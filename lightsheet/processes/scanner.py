@@ -18,6 +18,7 @@ import numpy as np
 from lightsheet.hardware.daq import DaqBoard
 from lightsheet.hardware.daq_factory import open_daq_board
 from lightsheet.processes.commands import ScannerCommand
+from lightsheet.runtime.channels import LoggedQueue
 from lightsheet.runtime.events import LoggedEvent
 from lightsheet.runtime.status import StatusBoard
 from lightsheet.runtime.worker import Worker
@@ -29,7 +30,7 @@ SCANNER_STATUS = (
     "scanner.error",  # sequence number of the last command that failed (see the log)
     "scanner.piezo_um",  # mean measured piezo position of the last period read back
 )
-MODE_CODES = {"paused": 0, "calibration": 1, "planar": 2, "volumetric": 3}
+MODE_CODES = {"paused": 0, "calibration": 1, "planar": 2, "volumetric": 3, "measure": 4}
 READBACK_EVERY_S = 0.5
 
 
@@ -43,10 +44,12 @@ class ScannerWorker(Worker):
         initial: ScannerCommand,
         link_name: str | None = None,
         gate: LoggedEvent | None = None,
+        replies: LoggedQueue | None = None,
         **worker_kwargs: Any,
     ) -> None:
         super().__init__("scanner", **worker_kwargs)
         self._gate = gate
+        self._replies = replies
         self._daq_config = daq_config
         self._status = status
         self._initial = initial
@@ -131,6 +134,9 @@ class ScannerWorker(Worker):
         assert command.channels is not None
         if board.is_running:
             board.stop()
+        if command.mode == "measure":
+            self._measure(command)
+            return
         board.write(command.channels)
         if command.gated and self._gate is not None and not self._gate.is_set():
             self._waiting_for_gate = True
@@ -143,6 +149,22 @@ class ScannerWorker(Worker):
             len(next(iter(command.channels.values()))),
             command.run,
         )
+
+
+    def _measure(self, command: ScannerCommand) -> None:
+        """Play the given period (camera trigger and laser off) and reply with where the piezo
+        really went over one whole period, for the z-galvo feed-forward."""
+        board = self._board
+        board.write(command.channels)
+        board.start()
+        try:
+            readback = board.read_piezo_um()
+        finally:
+            board.stop()
+        if self._replies is not None:
+            self._replies.put((command.seq, readback))
+        self.log.info("piezo measured over one period (%s samples)",
+                      "no" if readback is None else readback.size)
 
 
 def _volts(values: dict[str, float]) -> str:

@@ -113,3 +113,25 @@ def test_a_killed_camera_leaves_every_output_of_the_board_safe(tmp_path: Path) -
         outputs = session.board_outputs()
         assert outputs == safe, outputs
     assert not our_blocks()
+
+
+def test_the_z_galvo_is_fed_forward_from_the_measured_piezo(tmp_path: Path) -> None:
+    from lightsheet.app.scan_plan import scan_waveforms
+
+    played = {}
+    for readback in (True, False):
+        config = scanned_rig()
+        config.daq.simulated.piezo_lag_ms = 5.0
+        config.daq.piezo_readback.enabled = readback
+        folder = prepare_run_folder(tmp_path / f"run-{readback}", overwrite=False)
+        with Session(config, log_dir=folder / "logs") as session:
+            assert run_acquisition(session, folder, 1, None).status == "completed"
+        played[readback] = read_waveforms(folder)
+    commanded = scan_waveforms(scanned_rig(), "volumetric")
+    np.testing.assert_array_equal(played[False]["channels"]["z_galvo"],
+                                  commanded.channels["z_galvo"])
+    fed = played[True]
+    # The sheet follows where the lagging piezo really was, not where it was told to be.
+    assert np.max(np.abs(fed["channels"]["z_galvo"] - commanded.channels["z_galvo"])) > 0.01
+    np.testing.assert_array_equal(fed["channels"]["piezo"], commanded.channels["piezo"])
+    assert np.max(np.abs(fed["sheet_z_um"] - commanded.sheet_z_um)) > 0.5

@@ -125,6 +125,8 @@ class CameraWorker(Worker):
                 return
             self._deferred = None
             self._camera.start()
+            self._rate_count = 0
+            self._rate_start = time.monotonic()
             self.log.info("start gate open: camera started")
         if command.mode not in ("preview", "acquire"):
             self.stop_event.wait(0.05)
@@ -192,13 +194,14 @@ class CameraWorker(Worker):
         self._status.set("camera.last_frame_id", -1)
         self._status.set("camera.first_frame_host_ts", 0)
         self._status.set("camera.first_frame_id", -1)
-        self._rate_count = 0
-        self._rate_start = time.monotonic()
         free_running = self._camera.trigger_mode == "internal"
         if command.mode == "acquire" and command.gated and free_running:
             self._deferred = command  # frame 0 comes after the start gate opens
         else:
             self._camera.start()
+        # Measured from here: starting may take a while (the simulated camera renders planes).
+        self._rate_count = 0
+        self._rate_start = time.monotonic()
         # Set only once the camera is armed: the session starts the scan after seeing it.
         self._status.set("camera.run", command.run)
         self.log.info(

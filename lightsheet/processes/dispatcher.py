@@ -147,6 +147,7 @@ class DispatcherWorker(Worker):
             vslot = self._volumes.acquire_write(WRITE_TIMEOUT_S)
             if vslot is None and self.stop_event.is_set():
                 raise RuntimeError("stopped while waiting for the saver")
+            self.beat()  # waiting on a slow saver is back-pressure, not a hang
         table = empty_frame_table(volume, command.planes)
         self._current = (volume, vslot, table)
 
@@ -197,6 +198,7 @@ class DispatcherWorker(Worker):
                 marker = self._volumes.acquire_write(WRITE_TIMEOUT_S)
                 if marker is None and self.stop_event.is_set():
                     return
+                self.beat()
             marker.meta["kind"] = KIND_END
             marker.meta["run"] = run
             self._volumes.commit(marker)

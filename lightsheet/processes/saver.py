@@ -19,6 +19,7 @@ from lightsheet.storage.chunks import ChunkWriter
 
 READ_TIMEOUT_S = 0.1
 
+SAVER_HEARTBEAT_TIMEOUT_S = 30.0
 SAVER_STATUS = (
     "saver.run_open",  # the run whose files are open (-1: none)
     "saver.run_done",  # the last run whose files are closed
@@ -36,6 +37,8 @@ class SaverWorker(Worker):
         status: StatusBoard,
         **worker_kwargs: Any,
     ) -> None:
+        # One step writes a volume and may fsync a whole chunk file: seconds on a slow disk.
+        worker_kwargs.setdefault("heartbeat_timeout_s", SAVER_HEARTBEAT_TIMEOUT_S)
         super().__init__("saver", **worker_kwargs)
         self._volumes_spec = volumes
         self._status = status

@@ -45,7 +45,7 @@ def _base_frame(frame_shape: tuple[int, int], seed: int = 0) -> np.ndarray:
     return rng.integers(100, 4000, size=frame_shape, dtype=np.uint16)
 
 
-def _writable_budget(folder: Path) -> int:
+def writable_budget(folder: Path) -> int:
     """Bytes we may write to `folder` while leaving a safe margin free."""
     usage = shutil.disk_usage(folder)
     reserve = max(MIN_FREE_BYTES, int(usage.total * FREE_FRACTION_KEPT))
@@ -68,7 +68,7 @@ def raw_disk_gbps(
     """
     folder = Path(folder)
     frame = memoryview(_base_frame(frame_shape).tobytes())
-    budget = _writable_budget(folder)
+    budget = writable_budget(folder)
     if budget < len(frame):
         raise OSError(f"not enough free space in {folder} for the raw disk benchmark")
     path = folder / f"raw-disk-baseline-{os.getpid()}.bin"
@@ -238,7 +238,7 @@ def queue_pipeline_gbps(
     frame_bytes = frame_shape[0] * frame_shape[1] * np.dtype(np.uint16).itemsize
     # After the stop the saver still writes what the queues and the dispatcher hold.
     in_flight = (FRAME_QUEUE_SIZE + (VOLUME_QUEUE_SIZE + 2) * planes) * frame_bytes
-    budget = _writable_budget(folder) - in_flight
+    budget = writable_budget(folder) - in_flight
     if budget < planes * frame_bytes:
         raise OSError(f"not enough free space in {folder} for the queue pipeline benchmark")
     ctx = mp.get_context("spawn")

@@ -82,11 +82,20 @@ class MemorySampler:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._growth_from = 0.0  # monotonic time before which no sample starts the growth
 
     def set_names(self, names: Mapping[int, str]) -> None:
         """Name processes by pid; children are often known only after they were spawned."""
         with self._lock:
             self._names.update(names)
+
+    def restart_growth(self) -> None:
+        """Measure USS growth from now on: spawning, imports and a camera rendering its planes
+        before the first frame are start-up, not a leak. Peaks are kept."""
+        with self._lock:
+            self._growth_from = time.monotonic()
+            for track in self._tracks.values():
+                track.start_uss = track.end_uss = None
 
     def start(self) -> None:
         if self._thread is not None:
@@ -164,7 +173,7 @@ class MemorySampler:
             track.samples += 1
             track.peak_rss = max(track.peak_rss, rss)
             track.peak_uss = max(track.peak_uss, uss)
-            if now - track.first_seen >= self._warmup_s:
+            if now - track.first_seen >= self._warmup_s and now >= self._growth_from:
                 if track.start_uss is None:
                     track.start_uss = uss
                 track.end_uss = uss

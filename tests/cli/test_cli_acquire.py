@@ -5,22 +5,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from pathlib import Path
 
 import h5py
 
 from tests.pipeline.rigs import log_pid, small_rig
+from tests.waiting import wait_until
 
 from .cli_helpers import assert_one_line_error, lightsheet, popen, write_config
-
-
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def completed_chunks(run: Path) -> int:
@@ -100,7 +92,7 @@ def test_ctrl_c_stops_cleanly_keeps_the_data_and_exits_130(tmp_path: Path) -> No
     run = tmp_path / "run"
     process = popen("acquire", "--config", str(config), "--volumes", "1000", "--out", str(run))
     try:
-        wait_for(lambda: completed_chunks(run) >= 2, 60, "two saved volumes")
+        wait_until(lambda: completed_chunks(run) >= 2, 60, "two saved volumes")
         process.send_signal(signal.SIGINT)
         _stdout, stderr = process.communicate(timeout=60)
     finally:
@@ -122,7 +114,7 @@ def test_a_killed_saver_exits_1_with_the_cause_in_the_metadata(tmp_path: Path) -
     run = tmp_path / "run"
     process = popen("acquire", "--config", str(config), "--volumes", "1000", "--out", str(run))
     try:
-        wait_for(lambda: completed_chunks(run) >= 2, 60, "two completed chunks")
+        wait_until(lambda: completed_chunks(run) >= 2, 60, "two completed chunks")
         os.kill(log_pid(run, "saver"), signal.SIGKILL)
         stdout, stderr = process.communicate(timeout=60)
     finally:

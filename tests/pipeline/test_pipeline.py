@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from pathlib import Path
 
 import h5py
@@ -17,6 +16,7 @@ from lightsheet.app.run_folder import prepare_run_folder
 from lightsheet.app.session import Session
 from lightsheet.hardware.simulated_camera import decode_frame_id
 from lightsheet.storage.run_reader import iter_frames_table, open_run
+from tests.waiting import wait_until
 
 from .rigs import camera_frames, our_blocks, small_rig
 
@@ -37,14 +37,6 @@ def saved(folder: Path) -> np.ndarray:
         return data[...]
     finally:
         data.file.close()
-
-
-def wait_until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def test_saved_volumes_equal_the_camera_frames(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from lightsheet.app.run_folder import prepare_run_folder
 from lightsheet.app.session import Session
 from lightsheet.hardware.simulated_trigger_device import SimulatedTriggerDevice
 from lightsheet.storage.run_reader import summarize_run
+from tests.waiting import wait_until
 
 from .rigs import our_blocks
 from .test_closed_loop import scanned_rig
@@ -34,13 +34,6 @@ def triggered_rig(mode: str, port: str, timeout_s: float = 2.0, duration_s: floa
 def device():
     with SimulatedTriggerDevice() as dev:
         yield dev
-
-
-def wait_until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def without(data: bytes, *words: bytes) -> bytes:

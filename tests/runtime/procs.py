@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable, Iterable
-from typing import TypeVar
+from collections.abc import Iterable
 
 import psutil
 
 from lightsheet.runtime.shm import list_blocks
 from tests.runtime.workers import PURPOSE
-
-T = TypeVar("T")
-
-
-def wait_until(condition: Callable[[], T], timeout: float, poll_s: float = 0.01) -> T:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(poll_s)
+from tests.waiting import wait_until
 
 
 def is_gone(pid: int) -> bool:

@@ -6,12 +6,19 @@ import sys
 from collections.abc import Sequence
 
 from lightsheet import __version__
-from lightsheet.cli import acquire_cmd, config_cmd, inspect_cmd, logs_cmd, rehearse_cmd
+from lightsheet.cli import (
+    acquire_cmd,
+    config_cmd,
+    gui_cmd,
+    inspect_cmd,
+    logs_cmd,
+    rehearse_cmd,
+)
 from lightsheet.cli.exit_codes import ExitCode
 from lightsheet.cli.parser import OneLineParser, UsageError
 from lightsheet.config import ConfigError
 
-COMMANDS = (acquire_cmd, config_cmd, logs_cmd, inspect_cmd, rehearse_cmd)
+COMMANDS = (gui_cmd, acquire_cmd, config_cmd, logs_cmd, inspect_cmd, rehearse_cmd)
 
 
 def build_parser() -> OneLineParser:

@@ -1,0 +1,1 @@
+"""The control docks around the preview, one module per dock."""

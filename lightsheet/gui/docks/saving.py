@@ -1,0 +1,214 @@
+"""Saving dock: where the next run goes, how long it lasts, how it is compressed.
+
+The warning under the run name is checked as the operator types: a run folder that already
+holds a run will be replaced (Start asks first), any other non-empty folder is refused, exactly
+as ``prepare_run_folder`` decides for the command line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from qtpy.QtCore import Signal
+from qtpy.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QWidget,
+)
+
+from lightsheet.config import RigConfig
+from lightsheet.gui.controller import SessionController
+from lightsheet.gui.docks.base import ControlDock, changed_config
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What Start needs: the run folder, volumes or duration, and whether it replaces a run."""
+
+    folder: Path
+    volumes: int | None
+    duration_s: float | None
+    replaces_run: bool
+    refusal: str | None  # why this folder cannot take a run, or None
+
+
+def folder_state(folder: Path) -> tuple[bool, str | None]:
+    """(replaces an earlier run, refusal) for a run folder, as prepare_run_folder decides."""
+    if folder.exists() and not folder.is_dir():
+        return False, f"{folder.name} exists and is not a folder"
+    if folder.is_dir() and any(folder.iterdir()):
+        if (folder / "metadata.json").exists():
+            return True, None
+        return False, f"{folder.name} is not empty and not a lightsheet run; choose another name"
+    return False, None
+
+
+def next_run_name(parent: Path, prefix: str = "run") -> str:
+    """``run-001``, ``run-002``… the first that does not exist yet under ``parent``."""
+    index = 1
+    while (parent / f"{prefix}-{index:03d}").exists():
+        index += 1
+    return f"{prefix}-{index:03d}"
+
+
+class SavingDock(ControlDock):
+    """Folder, run name, volumes or duration, compression, and the overwrite warning."""
+
+    folder_changed = Signal(object)  # Path of the parent folder (for the free-space display)
+
+    def __init__(self, controller: SessionController, parent: QWidget | None = None) -> None:
+        super().__init__("Saving", controller, parent)
+        folder_row = QWidget()
+        row = QHBoxLayout(folder_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.folder = QLineEdit()
+        self.folder.setToolTip("Folder that holds the run folders")
+        self.browse = QPushButton("…")
+        self.browse.setToolTip("Choose the folder")
+        self.browse.clicked.connect(self.choose_folder)
+        row.addWidget(self.folder, 1)
+        row.addWidget(self.browse)
+        self.add_row("Folder", folder_row)
+        self.run_name = QLineEdit()
+        self.add_row("Run name", self.run_name, "Name of the run folder inside the folder")
+        self.warning = QLabel()
+        self.warning.setWordWrap(True)
+        self.form.addRow(self.warning)
+        self.by_volumes = QRadioButton("Volumes")
+        self.by_duration = QRadioButton("Duration")
+        self.amount_group = QButtonGroup(self)
+        self.amount_group.addButton(self.by_volumes)
+        self.amount_group.addButton(self.by_duration)
+        self.volumes = QSpinBox()
+        self.volumes.setRange(1, 10_000_000)
+        self.volumes.setValue(10)
+        self.duration = QDoubleSpinBox()
+        self.duration.setRange(0.1, 7 * 24 * 3600.0)
+        self.duration.setDecimals(1)
+        self.duration.setSuffix(" s")
+        self.duration.setValue(60.0)
+        self.form.addRow(self.by_volumes, self.volumes)
+        self.form.addRow(self.by_duration, self.duration)
+        self.by_volumes.setChecked(True)
+        self.compression = QComboBox()
+        self.compression.addItems(["none", "blosc-lz4", "blosc-zstd"])
+        self.add_row("Compression", self.compression, "Compression of the saved frames")
+        self.level = QSpinBox()
+        self.level.setRange(0, 9)
+        self.add_row("Level", self.level, "Compression level; ignored without compression")
+        self.folder.editingFinished.connect(self._folder_edited)
+        self.run_name.textChanged.connect(self.check_folder)
+        self.by_volumes.toggled.connect(self._amount_changed)
+        self.watch(self.folder, self.compression, self.level)
+        self.lock_during_acquisition(
+            self.folder,
+            self.browse,
+            self.run_name,
+            self.by_volumes,
+            self.by_duration,
+            self.volumes,
+            self.duration,
+            self.compression,
+            self.level,
+        )
+        self.refresh()
+        self.run_name.setText(next_run_name(self.parent_folder()))
+        self._amount_changed()
+
+    # -- config -------------------------------------------------------------------------------
+
+    def show_config(self, config: RigConfig) -> None:
+        saving = config.saving
+        if self.folder.text() != saving.default_dir:
+            self.folder.setText(saving.default_dir)
+            self.folder_changed.emit(self.parent_folder())
+        self.compression.setCurrentText(saving.compression)
+        self.level.setValue(saving.compression_level)
+        self.check_folder()
+
+    def config_from_widgets(self, config: RigConfig) -> RigConfig:
+        return changed_config(
+            config,
+            {
+                "saving.default_dir": self.folder.text().strip() or "~/lightsheet-data",
+                "saving.compression": self.compression.currentText(),
+                "saving.compression_level": self.level.value(),
+            },
+        )
+
+    # -- the next run -------------------------------------------------------------------------
+
+    def parent_folder(self) -> Path:
+        return Path(self.folder.text().strip() or "~/lightsheet-data").expanduser()
+
+    def run_folder(self) -> Path:
+        return self.parent_folder() / self.run_name.text().strip()
+
+    def request(self) -> RunRequest:
+        """The run Start would begin now."""
+        name = self.run_name.text().strip()
+        folder = self.run_folder()
+        replaces, refusal = folder_state(folder)
+        if not name or "/" in name or name in (".", ".."):
+            refusal = "give the run a name (a folder name, no '/')"
+        by_volumes = self.by_volumes.isChecked()
+        return RunRequest(
+            folder=folder,
+            volumes=self.volumes.value() if by_volumes else None,
+            duration_s=None if by_volumes else self.duration.value(),
+            replaces_run=replaces,
+            refusal=refusal,
+        )
+
+    def check_folder(self, *_: object) -> None:
+        """Show whether the run folder is new, replaces a run, or is refused."""
+        request = self.request()
+        if request.refusal:
+            self.warning.setText(f"✖ {request.refusal}")
+            self.warning.setStyleSheet("color: #d62728")
+        elif request.replaces_run:
+            self.warning.setText(
+                f"⚠ {request.folder.name} already holds a run: starting replaces it"
+            )
+            self.warning.setStyleSheet("color: #e07000")
+        else:
+            self.warning.setText(f"→ {request.folder}")
+            self.warning.setStyleSheet("color: gray")
+
+    def advance_run_name(self) -> None:
+        """After a run: propose the next free name so the next Start never replaces it."""
+        self.run_name.setText(next_run_name(self.parent_folder()))
+
+    def choose_folder(self) -> None:
+        chosen = QFileDialog.getExistingDirectory(
+            self, "Folder for runs", str(self.parent_folder())
+        )
+        if chosen:
+            self.folder.setText(chosen)
+            self._folder_edited()
+            self.schedule_apply()
+
+    def _folder_edited(self) -> None:
+        self.folder_changed.emit(self.parent_folder())
+        self.check_folder()
+
+    def _amount_changed(self, *_: object) -> None:
+        by_volumes = self.by_volumes.isChecked()
+        locked = self.controller.acquiring
+        self.volumes.setEnabled(by_volumes and not locked)
+        self.duration.setEnabled(not by_volumes and not locked)
+
+    def set_locked(self, locked: bool) -> None:
+        super().set_locked(locked)
+        if not locked:
+            self._amount_changed()
+            self.check_folder()

@@ -1,0 +1,84 @@
+"""Start/stop and the run's progress, always in view above the preview."""
+
+from __future__ import annotations
+
+from qtpy.QtCore import Signal
+from qtpy.QtWidgets import QLabel, QProgressBar, QSizePolicy, QToolBar, QWidget
+
+from lightsheet.app.session import Progress
+
+
+def format_duration(seconds: float | None) -> str:
+    """h:mm:ss or m:ss; "–" when unknown."""
+    if seconds is None:
+        return "–"
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class AcquisitionToolbar(QToolBar):
+    """Start and Stop buttons, "volume x of n", elapsed and remaining time."""
+
+    start_requested = Signal()
+    stop_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Acquisition", parent)
+        self.setObjectName("acquisition_toolbar")
+        self.setMovable(False)
+        self.start_action = self.addAction("▶ Start acquisition")
+        self.start_action.setToolTip("Acquire into the folder and run named in the Saving dock")
+        self.start_action.triggered.connect(self.start_requested)
+        self.stop_action = self.addAction("■ Stop")
+        self.stop_action.setToolTip("End the run early; every frame acquired so far is saved")
+        self.stop_action.triggered.connect(self.stop_requested)
+        self.addSeparator()
+        self.progress = QProgressBar()
+        self.progress.setFixedWidth(300)
+        self.progress.setTextVisible(True)
+        self.addWidget(self.progress)
+        self.times = QLabel()
+        self.times.setMinimumWidth(230)
+        self.times.setContentsMargins(10, 0, 10, 0)
+        self.addWidget(self.times)
+        self.message = QLabel()
+        self.message.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
+        self.addWidget(self.message)
+        self.set_running(False)
+        self.reset()
+
+    def set_running(self, running: bool) -> None:
+        self.start_action.setEnabled(not running)
+        self.stop_action.setEnabled(running)
+
+    def set_start_allowed(self, allowed: bool, why: str = "") -> None:
+        """Start is refused while processes restart or after a fault; the tooltip says why."""
+        if not self.stop_action.isEnabled():
+            self.start_action.setEnabled(allowed)
+        self.start_action.setToolTip(
+            why or "Acquire into the folder and run named in the Saving dock"
+        )
+
+    def reset(self, volumes: int = 0) -> None:
+        self.progress.setRange(0, max(volumes, 1))
+        self.progress.setValue(0)
+        self.progress.setFormat(f"volume 0 of {volumes}" if volumes else "no acquisition")
+        self.times.setText("")
+
+    def show_progress(self, progress: Progress) -> None:
+        target = max(progress.volumes_target, 1)
+        self.progress.setRange(0, target)
+        self.progress.setValue(min(progress.volumes_saved, target))
+        if getattr(progress, "waiting_for_trigger", False):
+            self.progress.setFormat("waiting for the trigger device…")
+        else:
+            self.progress.setFormat(f"volume {progress.volumes_saved} of {progress.volumes_target}")
+        self.times.setText(
+            f"elapsed {format_duration(progress.elapsed_s)} · "
+            f"remaining {format_duration(progress.eta_s)}"
+        )
+
+    def show_message(self, text: str) -> None:
+        self.message.setText(text)

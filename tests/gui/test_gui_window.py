@@ -1,0 +1,171 @@
+"""The operator's window on a simulated rig: modes, preview, acquisition, status, shutdown."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from lightsheet.gui.controller import MODES
+from lightsheet.gui.docks.base import LOCKED_TIP
+
+from .conftest import PLANES, SIZE, WAIT_MS, close_window, screenshot, set_mode, wait_new_images
+
+
+def test_title_names_the_rig(window) -> None:
+    assert window.windowTitle() == "lightsheet — test-rig"
+    assert window.centralWidget() is window.qt_viewer
+    assert set(window.status.lights) >= {"camera", "dispatcher", "saver"}
+
+
+def test_every_mode_previews_and_is_screenshotted(qtbot, window) -> None:
+    expected = {"calibration": (1, SIZE, SIZE), "planar": (1, SIZE, SIZE)}
+    expected["volumetric"] = (PLANES, SIZE, SIZE)
+    preview_layers = {id(window.preview.layer)}
+    for mode in ("calibration", "planar", "volumetric", "paused"):
+        set_mode(qtbot, window, mode)
+        assert window.mode_dock.buttons[mode].isChecked()
+        if mode != "paused":
+            wait_new_images(qtbot, window)
+            assert window.preview.layer.data.shape == expected[mode]
+        preview_layers.add(id(window.viewer.layers["preview"]))
+        qtbot.wait(50)  # let the canvas paint the image before the grab
+        screenshot(window, mode)
+    assert len(preview_layers) == 1, "the preview layer is updated in place, never re-created"
+    assert set(MODES) == {"paused", "calibration", "planar", "volumetric"}
+
+
+def test_volumetric_preview_has_the_voxel_scale_projection_and_3d(qtbot, window) -> None:
+    set_mode(qtbot, window, "volumetric")
+    wait_new_images(qtbot, window)
+    z = window.controller.session.z_positions_um()
+    pixel = window.controller.config.camera.pixel_size_um
+    np.testing.assert_allclose(window.preview.layer.scale, [abs(z[1] - z[0]), pixel, pixel])
+    window.view_dock.max_projection.setChecked(True)
+    assert window.preview.layer.projection_mode == "max"
+    assert window.viewer.dims.thickness[0] >= PLANES * window.preview.layer.scale[0]
+    window.view_dock.three_d.setChecked(True)
+    assert window.viewer.dims.ndisplay == 3
+    wait_new_images(qtbot, window)
+    screenshot(window, "volumetric-3d")
+    window.view_dock.three_d.setChecked(False)
+    window.view_dock.max_projection.setChecked(False)
+    assert window.viewer.dims.ndisplay == 2
+
+
+def test_contrast_auto_continuous_and_manual(qtbot, window) -> None:
+    set_mode(qtbot, window, "planar")
+    wait_new_images(qtbot, window)
+    view = window.view_dock
+    view.contrast.setCurrentIndex(view.contrast.findData("manual"))
+    view.low.setValue(10)
+    view.high.setValue(20)
+    qtbot.waitUntil(
+        lambda: window.controller.config.viewer.contrast_limits == (10, 20), timeout=WAIT_MS
+    )
+    wait_new_images(qtbot, window)
+    assert tuple(window.preview.layer.contrast_limits) == (10, 20)
+    view.contrast.setCurrentIndex(view.contrast.findData("auto"))
+    qtbot.waitUntil(lambda: window.controller.config.viewer.contrast == "auto", timeout=WAIT_MS)
+    wait_new_images(qtbot, window)
+    assert tuple(window.preview.layer.contrast_limits) != (10, 20)
+
+
+def test_three_volumes_reach_the_disk_with_zero_drops(qtbot, window) -> None:
+    set_mode(qtbot, window, "volumetric")
+    saving = window.saving_dock
+    saving.by_volumes.setChecked(True)
+    saving.volumes.setValue(3)
+    folder = saving.run_folder()
+    assert window.start_acquisition()
+    qtbot.waitUntil(lambda: window.runner.running, timeout=WAIT_MS)
+    assert not window.camera_dock.exposure.isEnabled()
+    assert window.camera_dock.exposure.toolTip() == LOCKED_TIP
+    with qtbot.waitSignal(window.runner.finished, timeout=60_000) as finished:
+        pass
+    outcome = finished.args[0]
+    assert outcome.status == "completed", outcome
+    with h5py.File(folder / "dataset.h5", "r") as f:
+        assert f["data"].shape == (3, PLANES, SIZE, SIZE)
+        assert f["frames"]["present"][:].all()
+    assert (folder / "logs" / "camera.log").exists()
+    assert window.toolbar.progress.text() == "volume 3 of 3"
+    assert window.camera_dock.exposure.isEnabled()
+    assert saving.run_name.text() != folder.name, "the next run gets a new name"
+    # The status bar is current: a frame rate, and no drop.
+    qtbot.waitUntil(lambda: window.status.values.get("frame_rate_hz", 0) > 0, timeout=WAIT_MS)
+    assert window.status.values["frames_dropped"] == 0
+    assert "dropped 0" in window.status.dropped.text()
+    assert "fps" in window.status.frame_rate.text()
+    assert window.status.disk.text().startswith("free ")
+
+
+def test_a_killed_camera_shows_the_dialog_and_a_red_light(qtbot, window) -> None:
+    import os
+    import signal
+
+    from lightsheet.gui.status_bar import COLOURS
+
+    set_mode(qtbot, window, "planar")
+    os.kill(window.controller.session.process_pids()["camera"], signal.SIGKILL)
+    qtbot.waitUntil(lambda: len(window.fault_dialogs) > 0, timeout=WAIT_MS)
+    dialog = window.fault_dialogs[-1]
+    assert dialog.isVisible() and not dialog.isModal()
+    assert dialog.fault.process == "camera"
+    assert "SIGKILL" in dialog.cause.text()
+    assert "camera" in dialog.lines.toPlainText()
+    light = window.status.lights["camera"]
+    qtbot.waitUntil(lambda: light.state.startswith("died"), timeout=WAIT_MS)
+    assert COLOURS["died"] in light.text()
+    assert "SIGKILL" in light.toolTip()
+    screenshot(window, "fault")
+    screenshot(dialog, "fault-dialog")
+    # The GUI keeps working: the dialog restarts the rig and the preview comes back.
+    assert not window.toolbar.start_action.isEnabled()
+    dialog.restart_button.click()
+    qtbot.waitUntil(lambda: window.controller.ready, timeout=60_000)
+    qtbot.waitUntil(lambda: light.state == "running", timeout=WAIT_MS)
+    set_mode(qtbot, window, "planar")
+    wait_new_images(qtbot, window)
+    assert window.toolbar.start_action.isEnabled()
+
+
+def test_closing_leaves_no_process_and_no_shared_memory(qtbot, window) -> None:
+    set_mode(qtbot, window, "volumetric")
+    wait_new_images(qtbot, window)
+    close_window(qtbot, window)
+
+
+def test_closing_during_an_acquisition_saves_what_was_acquired(qtbot, window) -> None:
+    import json
+
+    set_mode(qtbot, window, "volumetric")
+    window.saving_dock.volumes.setValue(1_000_000)
+    folder = window.saving_dock.run_folder()
+    assert window.start_acquisition()
+    qtbot.waitUntil(lambda: window.toolbar.progress.value() >= 2, timeout=WAIT_MS)
+    window.request_close()
+    close_window(qtbot, window)
+    metadata = json.loads((folder / "metadata.json").read_text())
+    assert metadata["stop_reason"] == "window closed"
+    assert metadata["volumes_saved"] >= 2
+    with h5py.File(folder / "dataset.h5", "r") as f:
+        assert f["data"].shape[0] == metadata["volumes_saved"]
+
+
+@pytest.mark.parametrize("signum_name", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_and_sigterm_close_cleanly(qtbot, window, signum_name: str) -> None:
+    import os
+    import signal
+
+    from lightsheet.gui.app import SignalCloser
+
+    closer = SignalCloser(window)
+    closer.install()
+    try:
+        os.kill(os.getpid(), getattr(signal, signum_name))
+        qtbot.waitUntil(lambda: window._shut_down, timeout=WAIT_MS)
+    finally:
+        closer.uninstall()
+    assert window.interrupted
+    close_window(qtbot, window)

@@ -74,9 +74,14 @@ class Acquisition:
     def start(self) -> None:
         self.metadata["start_time"] = now_iso()
         write_metadata(self.folder, self.metadata)
-        run = self.session.start_acquisition(
-            self.folder, volumes=self._volumes, duration_s=self._duration_s
-        )
+        try:
+            run = self.session.start_acquisition(
+                self.folder, volumes=self._volumes, duration_s=self._duration_s
+            )
+        except BaseException as exc:
+            self.metadata.update(stop_time=now_iso(), stop_reason=f"failed to start: {exc}")
+            write_metadata(self.folder, self.metadata)
+            raise
         self.metadata.update(
             volumes_requested=run.volumes_target,
             frame_shape=list(self.session.frame_shape),

@@ -668,7 +668,10 @@ class Session:
         self._wait_for("camera.mode", 0, "camera did not pause")
         self._saver.send_settings(SaverCommand(plan))
         self._wait_for("saver.run_open", run_id, "saver did not open the run")
-        self._dispatcher.send_settings(self._dispatcher_command("acquire", run_id, plan))
+        # The dispatcher also publishes the newest whole volume for the viewer (rate-limited).
+        self._dispatcher.send_settings(
+            self._dispatcher_command("acquire", run_id, plan, preview=True)
+        )
         self._wait_for("dispatcher.run", run_id, "dispatcher did not take the run")
         self.run = Run(
             run_id, Path(folder), plan, volumes or 0, time.time(), time.monotonic(),

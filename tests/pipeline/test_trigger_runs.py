@@ -100,9 +100,8 @@ def test_send_mode_without_an_answer_keeps_the_configured_duration(
     assert metadata2["trigger"]["duration_source"] == "config"
 
 
-def test_abort_from_the_device_is_a_clean_stop_that_keeps_the_data(
-    tmp_path: Path, device: SimulatedTriggerDevice
-) -> None:
+def interrupted_by_the_device(tmp_path: Path, device: SimulatedTriggerDevice, act) -> tuple:
+    """A long triggered run that the device cuts short with ``act`` after two volumes."""
     device.auto_trigger_on_armed()
     folder = prepare_run_folder(tmp_path / "run", overwrite=False)
     config = triggered_rig("wait", device.port)
@@ -110,9 +109,18 @@ def test_abort_from_the_device_is_a_clean_stop_that_keeps_the_data(
         acquisition = Acquisition(session, folder, volumes=1000)
         acquisition.start()
         wait_until(lambda: acquisition.poll().volumes_saved >= 2, 30, "two volumes")
-        device.send(b"ABORT\n")
+        act()
         wait_until(lambda: acquisition.poll() and acquisition.ended, 30, "the run to end")
         outcome = acquisition.finish()
+    return folder, outcome
+
+
+def test_abort_from_the_device_is_a_clean_stop_that_keeps_the_data(
+    tmp_path: Path, device: SimulatedTriggerDevice
+) -> None:
+    folder, outcome = interrupted_by_the_device(
+        tmp_path, device, lambda: device.send(b"ABORT\n")
+    )
     assert outcome.status == "completed"
     assert outcome.stop_reason == "aborted by the trigger device"
     assert 2 <= outcome.volumes_saved < 1000
@@ -122,16 +130,7 @@ def test_abort_from_the_device_is_a_clean_stop_that_keeps_the_data(
 def test_a_port_lost_mid_run_ends_it_as_a_fault_with_the_data_kept(
     tmp_path: Path, device: SimulatedTriggerDevice
 ) -> None:
-    device.auto_trigger_on_armed()
-    folder = prepare_run_folder(tmp_path / "run", overwrite=False)
-    config = triggered_rig("wait", device.port)
-    with Session(config, log_dir=folder / "logs") as session:
-        acquisition = Acquisition(session, folder, volumes=1000)
-        acquisition.start()
-        wait_until(lambda: acquisition.poll().volumes_saved >= 2, 30, "two volumes")
-        device.disconnect()
-        wait_until(lambda: acquisition.poll() and acquisition.ended, 30, "the run to end")
-        outcome = acquisition.finish()
+    folder, outcome = interrupted_by_the_device(tmp_path, device, device.disconnect)
     assert outcome.status == "fault"
     assert outcome.stop_reason == "fault: trigger: port lost"
     metadata = json.loads((folder / "metadata.json").read_text())

@@ -679,7 +679,8 @@ class Session:
         )
         if self._gate is not None:
             self._gate.clear()
-        if self.trigger is not None:
+        if self.trigger is not None and not gated:
+            # Send mode: armed before the first frame, so TRIGGER <frame_id> goes out at once.
             self.trigger.arm(run_id, configured_s, source)
         if self.config.camera.trigger_mode == "internal":
             # A free-running camera takes no triggers: light first, so no frame is dark.
@@ -688,6 +689,9 @@ class Session:
         self._wait_for("camera.run", run_id, "camera did not start the run")
         if self.config.camera.trigger_mode == "external":
             self._send_scanner(scan, channels=ws.channels, run=run_id, gated=gated)
+        if self.trigger is not None and gated:
+            # Wait mode: ARMED goes out only once camera and scan wait on the start gate.
+            self.trigger.arm(run_id, configured_s, source)
         self.run.started_monotonic = time.monotonic()
         log.info(
             "run %d started: %s, %d volume(s) of %d plane(s) into %s",

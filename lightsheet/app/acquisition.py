@@ -112,19 +112,15 @@ class Acquisition:
             session.wait_run_saved(DRAIN_TIMEOUT_S)
         progress = self.poll()
         fault = session.fault
-        if fault is not None:
-            stop_reason, status = f"fault: {fault.process}: {fault.reason}", "fault"
+        if fault is None:
+            session.end_run()  # the files are closed: the rig goes back to the operator's mode
+        else:
             # Let the supervisor finish its ordered shutdown so the saver has closed its files.
             session.close()
             # The saver may have died between a chunk's rename and the index update: index
             # every complete chunk file again, so what is on disk is what the dataset shows.
             _reindex(self.folder)
-        elif session.run.failure is not None:
-            stop_reason, status = f"fault: {session.run.failure}", "fault"
-        elif self._interrupted:
-            stop_reason, status = "interrupted", "interrupted"
-        else:
-            stop_reason, status = session.run.stop_reason or "completed", "completed"
+        stop_reason, status = self._how_it_ended(fault)
         saved = summarize_run_volumes(self.folder)
         dropped, missing = progress.frames_dropped, progress.frames_missing
         if status == "completed" and (dropped or missing):
@@ -155,6 +151,18 @@ class Acquisition:
             progress.elapsed_s,
         )
         return self.outcome
+
+
+    def _how_it_ended(self, fault) -> tuple[str, str]:
+        """(stop_reason, status) of the run."""
+        run = self.session.run
+        if fault is not None:
+            return f"fault: {fault.process}: {fault.reason}", "fault"
+        if run.failure is not None:
+            return f"fault: {run.failure}", "fault"
+        if self._interrupted:
+            return "interrupted", "interrupted"
+        return run.stop_reason or "completed", "completed"
 
 
 def run_acquisition(

@@ -12,6 +12,7 @@ import math
 import queue
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -63,6 +64,15 @@ class SessionError(Exception):
 
 class SessionConfigError(SessionError):
     """What was asked cannot run on this rig (bad input, not a fault): nothing was started."""
+
+
+@contextmanager
+def _refused_as_bad_input(prefix: str = ""):
+    """A scan or output the rig cannot play is the operator's input, not a fault."""
+    try:
+        yield
+    except (ScanConfigError, TriggerPortUnusable) as exc:
+        raise SessionConfigError(f"{prefix}{exc}") from None
 
 
 @dataclass(frozen=True)
@@ -156,9 +166,10 @@ class Session:
         """planar or volumetric: the running acquisition's, the previewed one, or the config's."""
         if self._run_mode is not None:
             return self._run_mode
-        if self._mode in ("planar", "volumetric"):
-            return self._mode
-        return self.config.scanning.mode
+        return self._scan_mode_of(self.config)
+
+    def _scan_mode_of(self, config: RigConfig) -> str:
+        return self._mode if self._mode in ("planar", "volumetric") else config.scanning.mode
 
     @property
     def frame_shape(self) -> tuple[int, int]:
@@ -166,13 +177,7 @@ class Session:
 
     @property
     def planes_per_volume(self) -> int:
-        return self._planes(self.scan_mode)
-
-    def _planes(self, mode: str) -> int:
-        scanning = self.config.scanning
-        if mode == "planar":
-            return 1
-        return scanning.n_planes - scanning.skip_planes_start - scanning.skip_planes_end
+        return _imaged_planes(self.config, self.scan_mode)
 
     @property
     def frame_rate_hz(self) -> float:
@@ -197,10 +202,8 @@ class Session:
 
     def waveforms(self, mode: str | None = None):
         """The checked waveform set of ``mode`` (default: the current scan mode)."""
-        try:
+        with _refused_as_bad_input():
             return scan_waveforms(self.config, mode or self.scan_mode)
-        except ScanConfigError as exc:
-            raise SessionConfigError(str(exc)) from None
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -208,10 +211,8 @@ class Session:
         """Spawn the processes, paused. A scan the rig cannot play is refused before that."""
         self.waveforms(self.config.scanning.mode)
         if self.config.trigger.mode != "none":
-            try:
+            with _refused_as_bad_input("trigger.port: "):
                 check_port(self.config.trigger)
-            except TriggerPortUnusable as exc:
-                raise SessionConfigError(f"trigger.port: {exc}") from None
         removed = remove_stale_blocks(log)
         if removed:
             log.info("removed %d stale shared-memory block(s) at start-up", len(removed))
@@ -233,7 +234,7 @@ class Session:
         self._rings.append(self._frames)
         height, width = self.frame_shape
         # Sized for the volumetric scan, so switching to planar and back needs no new rings.
-        planes = max(self._planes("volumetric"), 1)
+        planes = _imaged_planes(config, "volumetric")
         volume_pixels = planes * height * width
         volume_slots = Ring.slots_for_budget(
             volume_pixels * 2, int(config.buffers.volume_ring_mb * MB)
@@ -369,11 +370,8 @@ class Session:
     def apply_config(self, config: RigConfig) -> None:
         """Take a new config (latest wins); restarts the processes only if the rings must grow."""
         self._require_idle("apply a new config")
-        scan = config.scanning.mode if self._mode not in ("planar", "volumetric") else self._mode
-        try:
-            scan_waveforms(config, scan)
-        except ScanConfigError as exc:
-            raise SessionConfigError(str(exc)) from None
+        with _refused_as_bad_input():
+            scan_waveforms(config, self._scan_mode_of(config))
         restart = self._supervisor is not None and _ring_geometry(config) != self._geometry
         self.config = config
         if restart:
@@ -385,10 +383,8 @@ class Session:
 
     def set_calibration_outputs(self, galvo_v: float, piezo_um: float) -> None:
         """Calibration mode: hold the z-galvo and the piezo where the operator puts them."""
-        try:
+        with _refused_as_bad_input():
             self._static = calibration_outputs(self.config, galvo_v, piezo_um)
-        except ScanConfigError as exc:
-            raise SessionConfigError(str(exc)) from None
         if self._mode == "calibration":
             self._send_scanner("calibration", static=self._static)
 
@@ -440,7 +436,9 @@ class Session:
 
     def status_values(self) -> dict[str, float]:
         """Frame rate, drops, ring fill and saver throughput, with or without a run."""
-        values = self.status.snapshot()
+        return self._live_values(self.status.snapshot())
+
+    def _live_values(self, values: dict[str, float]) -> dict[str, float]:
         counters = self._frames.counters()
         return {
             "frame_rate_hz": values["camera.fps"],
@@ -460,7 +458,7 @@ class Session:
         if mode == "paused":
             self._dispatcher.send_settings(self._dispatcher_command("idle"))
             return
-        planes = 1 if mode == "calibration" else self._planes(mode)
+        planes = 1 if mode == "calibration" else _imaged_planes(self.config, mode)
         self._dispatcher.send_settings(
             self._dispatcher_command("preview", planes=planes, preview=True)
         )
@@ -495,26 +493,27 @@ class Session:
         ws = self.waveforms(mode)
         if mode != "volumetric" or not self.config.daq.piezo_readback.enabled:
             return ws
-        seq = self._send_scanner("measure", channels=measuring_period(ws))
-        deadline = time.monotonic() + ACK_TIMEOUT_S
-        while True:
-            try:
-                reply_seq, readback = self._scanner_replies.get(timeout=0.5)
-            except queue.Empty:
-                if self.fault is not None or time.monotonic() > deadline:
-                    raise SessionError("scanner did not measure the piezo") from None
-                continue
-            if reply_seq == seq:
-                break
+        readback = self._measure_piezo(ws)
         if readback is None:
             return ws
-        try:
+        with _refused_as_bad_input("with the measured piezo: "):
             fed = scan_waveforms(self.config, mode, readback)
-        except ScanConfigError as exc:
-            raise SessionConfigError(f"with the measured piezo: {exc}") from None
         lag = float(np.max(np.abs(readback - ws.sheet_z_um)))
         log.info("z-galvo fed forward from the measured piezo (largest lag %.3g µm)", lag)
         return fed
+
+    def _measure_piezo(self, ws) -> np.ndarray | None:
+        """One period of the piezo read back while ``ws`` plays with the laser blanked."""
+        seq = self._send_scanner("measure", channels=measuring_period(ws))
+        deadline = time.monotonic() + ACK_TIMEOUT_S
+        while time.monotonic() < deadline and self.fault is None:
+            try:
+                reply_seq, readback = self._scanner_replies.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if reply_seq == seq:
+                return readback
+        raise SessionError("scanner did not measure the piezo")
 
     def _send_scanner(
         self, mode: str, *, channels=None, static=None, run: int = 0, gated: bool = False
@@ -615,21 +614,19 @@ class Session:
         if unbounded and self.trigger is None and self.config.trigger.duration_s is None:
             raise SessionError("give either a number of volumes or a duration")
         scan = self.scan_mode
-        ws = self.waveforms(scan)
         if scan == "volumetric" and self.config.camera.trigger_mode == "internal":
             log.warning("camera free-runs (trigger_mode internal): planes follow the camera's "
                         "own clock, not the scan")
         self._run_mode = scan
         try:
-            return self._start_run(folder, volumes, duration_s, attrs, ws)
+            return self._start_run(folder, volumes, duration_s, attrs)
         except BaseException:
             self._run_mode = None
             raise
 
-    def _start_run(self, folder, volumes, duration_s, attrs, ws) -> Run:
+    def _start_run(self, folder, volumes, duration_s, attrs) -> Run:
         scan = self.scan_mode
-        self._send_scanner("paused")
-        ws = self._played_waveforms(scan)
+        ws = self._played_waveforms(scan)  # checked: a refused scan starts nothing
         # The duration the trigger device may replace: the caller's, else the config's.
         source = "cli" if (volumes is not None or duration_s is not None) else "config"
         if duration_s is None and volumes is None:
@@ -681,7 +678,7 @@ class Session:
             self._gate.clear()
         if self.trigger is not None and not gated:
             # Send mode: armed before the first frame, so TRIGGER <frame_id> goes out at once.
-            self.trigger.arm(run_id, configured_s, source)
+            self._arm_trigger(run_id, configured_s, source)
         if self.config.camera.trigger_mode == "internal":
             # A free-running camera takes no triggers: light first, so no frame is dark.
             self._send_scanner(scan, channels=ws.channels, run=run_id, gated=gated)
@@ -691,7 +688,7 @@ class Session:
             self._send_scanner(scan, channels=ws.channels, run=run_id, gated=gated)
         if self.trigger is not None and gated:
             # Wait mode: ARMED goes out only once camera and scan wait on the start gate.
-            self.trigger.arm(run_id, configured_s, source)
+            self._arm_trigger(run_id, configured_s, source)
         self.run.started_monotonic = time.monotonic()
         log.info(
             "run %d started: %s, %d volume(s) of %d plane(s) into %s",
@@ -716,10 +713,8 @@ class Session:
         if self.trigger is not None and run.stop_reason is None:
             self._follow_trigger(run)
         values = self.status.snapshot()
-        counters = self._frames.counters()
+        live = self._live_values(values)
         done = values["saver.run_done"] == run.run
-        if done and self._run_mode is not None and self.fault is None:
-            self._end_run()
         waiting = self.trigger is not None and not self.trigger.started and not done
         return Progress(
             run=run.run,
@@ -728,11 +723,11 @@ class Session:
             else 0,
             volumes_target=run.volumes_target,
             frames_acquired=int(values["camera.frames"]),
-            frames_dropped=int(values["camera.dropped"]),
-            frames_missing=int(values["dispatcher.gaps"]),
-            frame_rate_hz=values["camera.fps"],
-            saver_mbps=values["saver.mbps"],
-            frame_ring_fill=counters.fill / max(counters.capacity, 1),
+            frames_dropped=int(live["frames_dropped"]),
+            frames_missing=int(live["frames_missing"]),
+            frame_rate_hz=live["frame_rate_hz"],
+            saver_mbps=live["saver_mbps"],
+            frame_ring_fill=live["ring_fill"],
             elapsed_s=time.monotonic() - run.started_monotonic,
             done=done,
             fault=self.fault,
@@ -747,6 +742,10 @@ class Session:
         gated = self.trigger is not None and self.trigger.mode == "wait"
         command = self._camera_command("acquire", run.run, max_frames=max_frames)
         return replace(command, gated=gated)
+
+    def _arm_trigger(self, run_id: int, duration_s: float | None, source: str) -> None:
+        self.trigger.arm(run_id, duration_s, source)
+        self._wait_for("trigger.armed", run_id, "trigger process did not arm")
 
     def _follow_trigger(self, run: Run) -> None:
         """Apply what the trigger device said: a duration, a start time, an abort, a lost port."""
@@ -784,12 +783,15 @@ class Session:
             if self.fault is not None or time.monotonic() > deadline:
                 return False
             time.sleep(0.02)
-        if run is not None and self._run_mode is not None and self.fault is None:
-            self._end_run()
         return True
 
-    def _end_run(self) -> None:
-        """The run's files are closed: back to the mode the operator was in."""
+    def end_run(self) -> None:
+        """After the run's files closed: tell the trigger device, return to the operator's mode.
+
+        The owner of the run (``Acquisition.finish``) calls it once; polling stays cheap.
+        """
+        if self._run_mode is None:
+            return
         self._run_mode = None
         if self.trigger is not None:
             self.trigger.finish(int(self.status.get("saver.volumes")))
@@ -807,15 +809,21 @@ class Session:
         return float(abs(np.diff(z).mean())) if len(z) > 1 else 1.0
 
 
+def _imaged_planes(config: RigConfig, mode: str) -> int:
+    """Frames per volume: the planes of the ramp that are not skipped, or 1 when planar."""
+    if mode == "planar":
+        return 1
+    scanning = config.scanning
+    return scanning.n_planes - scanning.skip_planes_start - scanning.skip_planes_end
+
+
 def _ring_geometry(config: RigConfig) -> tuple:
     """What the shared-memory rings are sized for; a change needs new rings."""
-    scanning = config.scanning
-    planes = scanning.n_planes - scanning.skip_planes_start - scanning.skip_planes_end
     return (
         config.camera.sensor_width,
         config.camera.sensor_height,
         config.camera.frame_shape,
-        planes,
+        _imaged_planes(config, "volumetric"),
         config.buffers.frame_ring_mb,
         config.buffers.volume_ring_mb,
     )

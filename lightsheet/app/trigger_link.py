@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lightsheet.hardware.trigger_port import TriggerPortError, open_trigger_port
 from lightsheet.processes.commands import TriggerCommand
 from lightsheet.processes.trigger import DURATION_SOURCES, TriggerWorker
 from lightsheet.runtime.status import StatusBoard
-
-ACK_TIMEOUT_S = 15.0
 
 
 class TriggerPortUnusable(Exception):
@@ -60,15 +57,11 @@ class TriggerLink:
         self._seen_lost = False
 
     def arm(self, run: int, duration_s: float | None, source: str) -> None:
+        """Arm for ``run``; the process sets ``trigger.armed`` to ``run`` once it has."""
         self._run = run
         self._seen_duration = duration_s
         self._seen_started = self._seen_abort = self._seen_lost = False
         self._send(TriggerCommand(0, "arm", run, duration_s, source))
-        deadline = time.monotonic() + ACK_TIMEOUT_S
-        while self._status.get("trigger.armed") != run:
-            if time.monotonic() > deadline:
-                raise TimeoutError("the trigger process did not arm")
-            time.sleep(0.005)
 
     def finish(self, volumes_saved: int) -> None:
         self._send(TriggerCommand(0, "finish", self._run, volumes_saved=volumes_saved))
@@ -104,7 +97,7 @@ class TriggerLink:
         first = values["trigger.first_frame_id"]
         return {
             "mode": self.mode,
-            "port": self.worker_port,
+            "port": self.worker.port_name,
             "triggered": fired,
             "trigger_time": _iso(values["trigger.time"]) if fired else None,
             "frame_id_at_trigger": int(first) if first >= 0 else None,
@@ -116,17 +109,9 @@ class TriggerLink:
             "invalid_lines": int(values["trigger.invalid_lines"]),
         }
 
-    @property
-    def worker_port(self) -> str:
-        return str(self.worker.port_name)
-
     def _send(self, command: TriggerCommand) -> None:
         self._seq += 1
-        command = TriggerCommand(
-            self._seq, command.action, command.run, command.duration_s,
-            command.duration_source, command.volumes_saved,
-        )
-        self.worker.send_settings(command)
+        self.worker.send_settings(replace(command, seq=self._seq))
 
 
 def _iso(epoch: float) -> str:

@@ -118,8 +118,8 @@ class AcquisitionRunner(QObject):
         acquisition = self.acquisition
         if acquisition is None or self._finishing or self._polling:
             return
-        # Session.progress() may switch the rig back to its mode when the run's files closed,
-        # which waits for the processes: it runs on the command thread like every such call.
+        # Session.progress() may act on the trigger device's news (new volume count, stop),
+        # which talks to the processes: it runs on the command thread like every such call.
         self._polling = True
         self.controller.submit(
             acquisition.poll,

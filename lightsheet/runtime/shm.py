@@ -9,6 +9,7 @@ owner's registration and make the owner's unlink report a KeyError).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -55,11 +56,9 @@ def release_block(shm: shared_memory.SharedMemory, unlink: bool) -> None:
         # A numpy view still points into the mapping; the OS frees it when the process exits.
         _log.debug("shared memory %s still has views; left mapped", shm.name)
     if unlink:
-        try:
+        with contextlib.suppress(FileNotFoundError):  # already gone: nothing to remove
             shm.unlink()
             _log.debug("unlinked shared memory %s", shm.name)
-        except FileNotFoundError:
-            pass
 
 
 def owner_pid(name: str) -> int | None:

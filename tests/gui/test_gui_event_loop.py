@@ -54,12 +54,11 @@ class StallMeter(QObject):
 def measure_run(qtbot, window, volumes: int) -> tuple[StallMeter, float]:
     meter = StallMeter()
     window.saving_dock.volumes.setValue(volumes)
-    assert window.start_acquisition()
-    qtbot.waitSignal(window.runner.started, timeout=30_000).wait()
-    meter.start()
-    start = time.monotonic()
     with qtbot.waitSignal(window.runner.finished, timeout=120_000) as finished:
-        pass
+        with qtbot.waitSignal(window.runner.started, timeout=30_000):
+            assert window.start_acquisition()
+        meter.start()
+        start = time.monotonic()
     meter.stop()
     outcome = finished.args[0]
     assert outcome.volumes_saved == volumes, outcome

@@ -77,12 +77,12 @@ def test_three_volumes_reach_the_disk_with_zero_drops(qtbot, window) -> None:
     saving.by_volumes.setChecked(True)
     saving.volumes.setValue(3)
     folder = saving.run_folder()
-    assert window.start_acquisition()
-    qtbot.waitUntil(lambda: window.runner.running, timeout=WAIT_MS)
-    assert not window.camera_dock.exposure.isEnabled()
-    assert window.camera_dock.exposure.toolTip() == LOCKED_TIP
+    # Listening before the start: a three-volume run may finish before the checks below end.
     with qtbot.waitSignal(window.runner.finished, timeout=60_000) as finished:
-        pass
+        assert window.start_acquisition()
+        qtbot.waitUntil(lambda: window.runner.running, timeout=WAIT_MS)
+        assert not window.camera_dock.exposure.isEnabled()
+        assert window.camera_dock.exposure.toolTip() == LOCKED_TIP
     outcome = finished.args[0]
     assert outcome.status == "completed", outcome
     with h5py.File(folder / "dataset.h5", "r") as f:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lightsheet.hardware.waveform_limits import ChannelLimits
 from lightsheet.scanning import (
     TTL_HIGH_V,
     LateralSweep,
@@ -15,6 +14,7 @@ from lightsheet.scanning import (
     build_waveforms,
     planar_waveforms,
 )
+from tests.scanning.channel_limits import LIMITS
 
 FS = 50_000.0
 UM_PER_V = 8.0
@@ -22,14 +22,7 @@ SLOPE, OFFSET = -0.015, 0.25
 
 
 def _rig() -> ScanRig:
-    limits = {
-        "piezo": ChannelLimits(min_v=0.0, max_v=10.0, max_step_v=0.05),
-        "z_galvo": ChannelLimits(min_v=-5.0, max_v=5.0, max_step_v=0.05),
-        "lateral_galvo": ChannelLimits(min_v=-5.0, max_v=5.0, max_step_v=0.5),
-        "laser_blanking": ChannelLimits(min_v=0.0, max_v=5.0, max_step_v=5.0),
-        "camera_trigger": ChannelLimits(min_v=0.0, max_v=5.0, max_step_v=5.0),
-    }
-    return ScanRig(FS, limits, UM_PER_V, SLOPE, OFFSET)
+    return ScanRig(FS, LIMITS, UM_PER_V, SLOPE, OFFSET)
 
 
 def test_piezo_and_sheet_are_held_at_the_planar_z():

@@ -17,6 +17,7 @@ from lightsheet.scanning import (
     VolumetricParams,
     volumetric_waveforms,
 )
+from tests.scanning.channel_limits import LIMITS
 
 FS = 100_000.0
 UM_PER_V = 10.0
@@ -24,14 +25,7 @@ SLOPE, OFFSET = 0.02, -0.5
 
 
 def _rig(sample_rate_hz: float = FS) -> ScanRig:
-    limits = {
-        "piezo": ChannelLimits(min_v=0.0, max_v=10.0, max_step_v=0.05),
-        "z_galvo": ChannelLimits(min_v=-5.0, max_v=5.0, max_step_v=0.05),
-        "lateral_galvo": ChannelLimits(min_v=-5.0, max_v=5.0, max_step_v=0.5),
-        "laser_blanking": ChannelLimits(min_v=0.0, max_v=5.0, max_step_v=5.0),
-        "camera_trigger": ChannelLimits(min_v=0.0, max_v=5.0, max_step_v=5.0),
-    }
-    return ScanRig(sample_rate_hz, limits, UM_PER_V, SLOPE, OFFSET)
+    return ScanRig(sample_rate_hz, LIMITS, UM_PER_V, SLOPE, OFFSET)
 
 
 def _params(**overrides) -> VolumetricParams:

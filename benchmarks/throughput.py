@@ -48,8 +48,8 @@ from lightsheet.app.acquisition import Acquisition
 from lightsheet.app.run_folder import prepare_run_folder
 from lightsheet.app.session import Session, SessionError
 from lightsheet.config import RigConfig
-from lightsheet.hardware.camera_factory import open_camera
-from lightsheet.hardware.simulated_camera import decode_frame_id
+from lightsheet.hardware.camera.factory import open_camera
+from lightsheet.hardware.camera.simulated import decode_frame_id
 from lightsheet.runtime.logs import setup_process_logging, stop_process_logging
 from lightsheet.runtime.shm import SHM_DIR, list_blocks, owner_pid
 from lightsheet.storage.run_reader import iter_frames_table, open_run

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from lightsheet.hardware.daq import DaqSettings
-from lightsheet.hardware.waveform_limits import WaveformLimitError
+from lightsheet.hardware.daq.limits import WaveformLimitError
+from lightsheet.hardware.daq.protocol import DaqSettings
 from lightsheet.scanning.params import scan_params_from_config
 from lightsheet.scanning.waveforms import WaveformSet, build_waveforms, static_outputs
 

@@ -27,6 +27,7 @@ from lightsheet.app.scan_plan import (
 )
 from lightsheet.app.trigger_link import TriggerLink, TriggerPortUnusable, check_port
 from lightsheet.config import RigConfig
+from lightsheet.hardware.daq.factory import create_board_link
 from lightsheet.processes.camera import CAMERA_STATUS, CameraWorker
 from lightsheet.processes.commands import (
     CameraCommand,
@@ -260,12 +261,8 @@ class Session:
         # on it, so a triggered run starts without a round trip through this process.
         self._gate = LoggedEvent("start_gate")
         self._scanner_replies = LoggedQueue("scanner.replies")
-        link_name = None
-        if config.daq.backend == "simulated":
-            from lightsheet.hardware.simulated_daq import SimulatedBoardLink
-
-            self._link = SimulatedBoardLink.create()
-            link_name = self._link.name
+        self._link = create_board_link(config.daq)
+        link_name = None if self._link is None else self._link.name
         log.info(
             "shared memory: frame ring %d x %.1f MB, volume ring %d x %.1f MB",
             frame_slots,

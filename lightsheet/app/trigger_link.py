@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-from lightsheet.hardware.trigger_port import TriggerPortError, open_trigger_port
+from lightsheet.hardware.trigger.port import TriggerPortError, open_trigger_port
 from lightsheet.processes.commands import TriggerCommand
 from lightsheet.processes.trigger import DURATION_SOURCES, TriggerWorker
 from lightsheet.runtime.status import StatusBoard

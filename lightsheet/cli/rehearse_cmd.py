@@ -15,7 +15,7 @@ from lightsheet.app.scan_plan import SCAN_MODES, ScanConfigError, scan_waveforms
 from lightsheet.cli.exit_codes import ExitCode
 from lightsheet.cli.parser import UsageError
 from lightsheet.cli.rig import load_rig
-from lightsheet.hardware.daq import DaqSettings
+from lightsheet.hardware.daq.protocol import DaqSettings
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     config = load_rig(args.config)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    from lightsheet.hardware.ni_grpc.rehearse import devices_for, rehearse
+    from lightsheet.rehearsal.rehearse import devices_for, rehearse
 
     try:
         settings = DaqSettings.from_config(config.daq)
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"daq: {exc}") from None
     lag_ms = float(config.daq.simulated.piezo_lag_ms)
     if args.serve:
-        from lightsheet.hardware.ni_grpc.server import run_server
+        from lightsheet.rehearsal.server import run_server
 
         run_server(config.daq.grpc_address, devices_for(settings, lag_ms))
         return ExitCode.OK

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from lightsheet.hardware.camera_factory import apply_settings, open_camera
+from lightsheet.hardware.camera.factory import apply_settings, open_camera
 from lightsheet.processes.commands import CameraCommand
 from lightsheet.processes.frames import KIND_END, KIND_FRAME
 from lightsheet.runtime.events import LoggedEvent
@@ -67,18 +67,11 @@ class CameraWorker(Worker):
     def setup(self) -> None:
         self._ring = self._ring_spec.attach()
         self._pixels = int(np.prod(self._ring_spec.slot_shape))
-        trigger_source = z_source = None
-        if self._daq_link is not None:
-            from lightsheet.hardware.simulated_daq import simulated_camera_sources
-
-            trigger_source, z_source = simulated_camera_sources(
-                self._daq_link, self._calibration, lambda: self._camera.exposure_ms
-            )
         self._camera = open_camera(
             self._initial.camera,
             self._z_positions_um,
-            z_source=z_source,
-            trigger_source=trigger_source,
+            daq_link=self._daq_link,
+            calibration=self._calibration,
         )
         self._command = CameraCommand(mode="paused", camera=self._initial.camera)
         self._pending = None  # a ring slot acquired but not yet filled (the read timed out)

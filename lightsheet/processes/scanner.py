@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from lightsheet.hardware.daq import DaqBoard
-from lightsheet.hardware.daq_factory import open_daq_board
+from lightsheet.hardware.daq.factory import open_daq_board
+from lightsheet.hardware.daq.protocol import DaqBoard
 from lightsheet.processes.commands import ScannerCommand
 from lightsheet.runtime.channels import LoggedQueue
 from lightsheet.runtime.events import LoggedEvent

@@ -13,9 +13,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from lightsheet.hardware.trigger_port import TriggerPort, TriggerPortError, open_trigger_port
-from lightsheet.hardware.trigger_protocol import Abort, Duration, Trigger
-from lightsheet.hardware.trigger_session import PortLost, SessionState, TriggerSession
+from lightsheet.hardware.trigger.lines import Abort, Duration, Trigger
+from lightsheet.hardware.trigger.port import TriggerPort, TriggerPortError, open_trigger_port
+from lightsheet.hardware.trigger.session import PortLost, SessionState, TriggerSession
 from lightsheet.processes.commands import TriggerCommand
 from lightsheet.runtime.events import LoggedEvent
 from lightsheet.runtime.status import StatusBoard

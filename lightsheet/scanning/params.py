@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from lightsheet.hardware.waveform_limits import ChannelLimits
+from lightsheet.hardware.daq.limits import ChannelLimits
 
 #: Analog output channels every waveform set drives, in the order a DAQ writer stacks them.
 CHANNELS: tuple[str, ...] = (

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lightsheet.hardware.waveform_limits import ChannelLimits, check_waveforms
+from lightsheet.hardware.daq.limits import ChannelLimits, check_waveforms
 from lightsheet.scanning.params import (
     TTL_HIGH_V,
     LateralSweep,

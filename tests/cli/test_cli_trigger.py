@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lightsheet.hardware.simulated_trigger_device import SimulatedTriggerDevice
+from lightsheet.hardware.trigger.simulated_device import SimulatedTriggerDevice
 
 from .cli_helpers import assert_one_line_error, lightsheet
 from .test_cli_scan import SMALL

@@ -18,9 +18,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lightsheet.hardware.camera import Camera, CameraError, FrameInfo, Roi
-from lightsheet.hardware.camera_factory import open_camera
-from lightsheet.hardware.simulated_camera import SimulatedCamera, decode_frame_id
+from lightsheet.hardware.camera.factory import open_camera
+from lightsheet.hardware.camera.protocol import Camera, CameraError, FrameInfo, Roi
+from lightsheet.hardware.camera.simulated import SimulatedCamera, decode_frame_id
 
 READ_TIMEOUT_S = 5.0  # generous: a frame normally comes within milliseconds
 JOIN_DEADLINE_S = 10.0

@@ -9,11 +9,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from lightsheet.hardware.daq import OUTPUT_NAMES, DaqBoard, DaqError, DaqSettings
-from lightsheet.hardware.ni_daq import NiDaqBoard
-from lightsheet.hardware.ni_grpc import serve
-from lightsheet.hardware.simulated_daq import SimulatedBoardLink, SimulatedDaqBoard
-from lightsheet.hardware.waveform_limits import WaveformLimitError
+from lightsheet.hardware.daq.limits import WaveformLimitError
+from lightsheet.hardware.daq.nidaqmx_board import NiDaqBoard
+from lightsheet.hardware.daq.protocol import OUTPUT_NAMES, DaqBoard, DaqError, DaqSettings
+from lightsheet.hardware.daq.simulated import SimulatedDaqBoard
+from lightsheet.hardware.daq.simulated_link import SimulatedBoardLink
+from lightsheet.rehearsal import serve
 
 N_SAMPLES = 400  # 20 ms at 20 kHz: a period the tests can wait for
 SAFE = {

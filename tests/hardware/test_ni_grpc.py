@@ -10,10 +10,10 @@ import nidaqmx.errors
 import numpy as np
 import pytest
 
-from lightsheet.hardware.daq import OUTPUT_NAMES, DaqError, DaqSettings
-from lightsheet.hardware.ni_daq import NiDaqBoard
-from lightsheet.hardware.ni_grpc import Recorder, SimulatedDevice, TaskRecord, rehearse, serve
-from lightsheet.hardware.simulated_daq import periodic_lag_response
+from lightsheet.hardware.daq.nidaqmx_board import NiDaqBoard
+from lightsheet.hardware.daq.protocol import OUTPUT_NAMES, DaqError, DaqSettings
+from lightsheet.hardware.daq.simulated import periodic_lag_response
+from lightsheet.rehearsal import Recorder, SimulatedDevice, TaskRecord, rehearse, serve
 
 from .test_daq_contract import N_SAMPLES, SAFE, rig_config, waveforms
 

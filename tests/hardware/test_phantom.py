@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lightsheet.hardware.phantom import FWHM_PER_SIGMA, Phantom
+from lightsheet.hardware.camera.phantom import FWHM_PER_SIGMA, Phantom
 
 EXTENT_UM = (40.0, 80.0, 100.0)  # z, y, x
 PIXEL_UM = 0.5

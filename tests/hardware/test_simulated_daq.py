@@ -13,15 +13,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from lightsheet.hardware.daq import OUTPUT_NAMES, DaqError, DaqSettings
-from lightsheet.hardware.daq_factory import open_daq_board
-from lightsheet.hardware.simulated_daq import (
-    SimulatedBoardLink,
-    SimulatedDaqBoard,
+from lightsheet.hardware.daq.factory import open_daq_board
+from lightsheet.hardware.daq.protocol import OUTPUT_NAMES, DaqError, DaqSettings
+from lightsheet.hardware.daq.simulated import SimulatedDaqBoard, periodic_lag_response
+from lightsheet.hardware.daq.simulated_camera_side import (
     SimulatedTriggerSource,
-    periodic_lag_response,
     simulated_camera_sources,
 )
+from lightsheet.hardware.daq.simulated_link import SimulatedBoardLink
 from lightsheet.runtime.shm import list_blocks
 
 from .test_daq_contract import SAFE, rig_config, waveforms

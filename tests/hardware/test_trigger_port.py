@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from lightsheet.hardware.simulated_trigger_device import SimulatedTriggerDevice
-from lightsheet.hardware.trigger_port import (
+from lightsheet.hardware.trigger.lines import Abort, Duration, Trigger
+from lightsheet.hardware.trigger.port import (
     TriggerPort,
     TriggerPortError,
     open_trigger_port,
 )
-from lightsheet.hardware.trigger_protocol import Abort, Duration, Trigger
-from lightsheet.hardware.trigger_session import PortLost, SessionEvent, TriggerSession
+from lightsheet.hardware.trigger.session import PortLost, SessionEvent, TriggerSession
+from lightsheet.hardware.trigger.simulated_device import SimulatedTriggerDevice
 
 DEADLINE_S = 10.0
 POLL_S = 0.05

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lightsheet.hardware.trigger_protocol import (
+from lightsheet.hardware.trigger.lines import (
     MAX_DURATION_S,
     MAX_LINE_BYTES,
     MIN_DURATION_S,

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from lightsheet.config import RigConfig
-from lightsheet.hardware.camera_factory import open_camera
+from lightsheet.hardware.camera.factory import open_camera
 from lightsheet.runtime.shm import list_blocks, owner_pid
 
 

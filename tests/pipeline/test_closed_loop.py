@@ -14,8 +14,8 @@ from lightsheet.app.acquisition import run_acquisition
 from lightsheet.app.run_folder import prepare_run_folder
 from lightsheet.app.session import Session
 from lightsheet.config import RigConfig
-from lightsheet.hardware.camera_factory import open_camera
-from lightsheet.hardware.daq import DaqSettings
+from lightsheet.hardware.camera.factory import open_camera
+from lightsheet.hardware.daq.protocol import DaqSettings
 from lightsheet.storage.run_reader import open_run, read_waveforms
 
 from .rigs import our_blocks

@@ -14,7 +14,7 @@ import pytest
 from lightsheet.app.acquisition import Acquisition, run_acquisition
 from lightsheet.app.run_folder import prepare_run_folder
 from lightsheet.app.session import Session
-from lightsheet.hardware.simulated_camera import decode_frame_id
+from lightsheet.hardware.camera.simulated import decode_frame_id
 from lightsheet.storage.run_reader import iter_frames_table, open_run
 from tests.waiting import wait_until
 

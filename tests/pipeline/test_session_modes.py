@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lightsheet.app.session import Session, SessionConfigError, SessionError
-from lightsheet.hardware.daq import DaqSettings
+from lightsheet.hardware.daq.protocol import DaqSettings
 
 from .rigs import our_blocks
 from .test_closed_loop import PLANES, scanned_rig

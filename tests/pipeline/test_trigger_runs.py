@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from lightsheet.app.acquisition import Acquisition, run_acquisition
 from lightsheet.app.run_folder import prepare_run_folder
 from lightsheet.app.session import Session
-from lightsheet.hardware.simulated_trigger_device import SimulatedTriggerDevice
+from lightsheet.hardware.trigger.simulated_device import SimulatedTriggerDevice
 from lightsheet.storage.run_reader import summarize_run
 from tests.waiting import wait_until
 

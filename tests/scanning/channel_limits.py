@@ -1,6 +1,6 @@
 """The channel limits of the scanning tests' rig: wide enough for every scan they build."""
 
-from lightsheet.hardware.waveform_limits import ChannelLimits
+from lightsheet.hardware.daq.limits import ChannelLimits
 
 LIMITS = {
     "piezo": ChannelLimits(min_v=0.0, max_v=10.0, max_step_v=0.05),

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from lightsheet.hardware.waveform_limits import ChannelLimits, WaveformLimitError
+from lightsheet.hardware.daq.limits import ChannelLimits, WaveformLimitError
 from lightsheet.scanning import (
     LateralSweep,
     PlanarParams,

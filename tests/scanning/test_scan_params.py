@@ -6,7 +6,7 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from lightsheet.hardware.waveform_limits import ChannelLimits
+from lightsheet.hardware.daq.limits import ChannelLimits
 from lightsheet.scanning import (
     CHANNELS,
     LateralSweep,

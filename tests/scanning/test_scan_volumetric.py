@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lightsheet.hardware.waveform_limits import ChannelLimits
+from lightsheet.hardware.daq.limits import ChannelLimits
 from lightsheet.scanning import (
     TTL_HIGH_V,
     LateralSweep,

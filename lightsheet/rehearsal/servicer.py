@@ -34,9 +34,9 @@ from nidaqmx.constants import (
 from nidaqmx.error_codes import DAQmxErrors
 from session_pb2 import Session
 
-from lightsheet.hardware.ni_grpc.devices import DeviceSet, DriverError, unsupported_value
-from lightsheet.hardware.ni_grpc.recording import ChannelRecord, Recorder, TaskRecord
-from lightsheet.hardware.simulated_daq import periodic_lag_response
+from lightsheet.hardware.daq.simulated import periodic_lag_response
+from lightsheet.rehearsal.devices import DeviceSet, DriverError, unsupported_value
+from lightsheet.rehearsal.recording import ChannelRecord, Recorder, TaskRecord
 
 DRIVER_VERSION = {0x1272: 24, 0x1923: 5, 0x2F22: 0}  # major, minor, update
 _TASK_NAME, _TASK_CHANNELS, _TASK_NUM_CHANS = 0x1276, 0x1273, 0x2181
@@ -100,7 +100,7 @@ class SimulatedNiDaqmxServicer(pb_grpc.NiDAQmxServicer):
         self._lag_cache: dict[tuple[str, int, int], np.ndarray] = {}
 
     def record(self, rpc: str, task: str | None, error: DriverError | None = None) -> None:
-        from lightsheet.hardware.ni_grpc.recording import CallRecord
+        from lightsheet.rehearsal.recording import CallRecord
 
         with self.recorder.lock:
             self.recorder.calls.append(

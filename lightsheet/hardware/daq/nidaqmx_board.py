@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lightsheet.hardware.daq import OUTPUT_NAMES, DaqBoard, DaqError, DaqSettings
+from lightsheet.hardware.daq.protocol import OUTPUT_NAMES, DaqBoard, DaqError, DaqSettings
 
 _log = logging.getLogger(__name__)
 _task_numbers = itertools.count()

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from lightsheet.hardware.waveform_limits import (
+from lightsheet.hardware.daq.limits import (
     ChannelLimits,
     WaveformLimitError,
     check_waveform,

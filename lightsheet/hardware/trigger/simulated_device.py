@@ -19,7 +19,7 @@ import time
 import tty
 from types import TracebackType
 
-from lightsheet.hardware.trigger_protocol import LineSplitter, describe_line
+from lightsheet.hardware.trigger.lines import LineSplitter, describe_line
 
 logger = logging.getLogger(__name__)
 

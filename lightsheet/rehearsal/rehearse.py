@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from lightsheet.hardware.daq import DaqError, DaqSettings
-from lightsheet.hardware.ni_daq import NiDaqBoard, device_of
-from lightsheet.hardware.ni_grpc.devices import SimulatedDevice
-from lightsheet.hardware.ni_grpc.recording import Recorder, TaskRecord
-from lightsheet.hardware.ni_grpc.server import serve
-from lightsheet.hardware.waveform_limits import WaveformLimitError
+from lightsheet.hardware.daq.limits import WaveformLimitError
+from lightsheet.hardware.daq.nidaqmx_board import NiDaqBoard, device_of
+from lightsheet.hardware.daq.protocol import DaqError, DaqSettings
+from lightsheet.rehearsal.devices import SimulatedDevice
+from lightsheet.rehearsal.recording import Recorder, TaskRecord
+from lightsheet.rehearsal.server import serve
 
 _log = logging.getLogger(__name__)
 

@@ -30,8 +30,8 @@ from typing import ClassVar, Protocol
 
 import numpy as np
 
-from lightsheet.hardware.camera import Camera, CameraError, FrameInfo, Roi
-from lightsheet.hardware.phantom import Phantom
+from lightsheet.hardware.camera.phantom import Phantom
+from lightsheet.hardware.camera.protocol import Camera, CameraError, FrameInfo, Roi
 
 _log = logging.getLogger(__name__)
 

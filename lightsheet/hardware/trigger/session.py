@@ -24,8 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from lightsheet.hardware.trigger_port import TriggerPort
-from lightsheet.hardware.trigger_protocol import (
+from lightsheet.hardware.trigger.lines import (
     Abort,
     DeviceMessage,
     Duration,
@@ -36,6 +35,7 @@ from lightsheet.hardware.trigger_protocol import (
     format_stopped,
     format_trigger,
 )
+from lightsheet.hardware.trigger.port import TriggerPort
 
 logger = logging.getLogger(__name__)
 

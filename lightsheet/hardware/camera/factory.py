@@ -11,8 +11,8 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from lightsheet.hardware.camera import Camera, CameraError, Roi
-from lightsheet.hardware.simulated_camera import SimulatedCamera, TriggerSource, ZSource
+from lightsheet.hardware.camera.protocol import Camera, CameraError, Roi
+from lightsheet.hardware.camera.simulated import SimulatedCamera, TriggerSource, ZSource
 
 _log = logging.getLogger(__name__)
 
@@ -33,7 +33,17 @@ def _simulated(
     z_positions_um: Sequence[float],
     z_source: ZSource | None,
     trigger_source: TriggerSource | None,
+    daq_link: str | None = None,
+    calibration: tuple[float, float] | None = None,
 ) -> Camera:
+    built: list[Camera] = []
+    if daq_link is not None and trigger_source is None:
+        # Coupled to the simulated board: trigger edges and the sheet's z come from its link.
+        from lightsheet.hardware.daq.simulated_camera_side import simulated_camera_sources
+
+        trigger_source, z_source = simulated_camera_sources(
+            daq_link, calibration, lambda: built[0].exposure_ms
+        )
     options = {}
     simulated = getattr(cfg, "simulated", None)
     if simulated is not None:
@@ -42,7 +52,7 @@ def _simulated(
             for name in _SIMULATED_OPTIONS
             if getattr(simulated, name, None) is not None
         }
-    return SimulatedCamera(
+    camera = SimulatedCamera(
         z_positions_um,
         sensor_width=int(cfg.sensor_width),
         sensor_height=int(cfg.sensor_height),
@@ -52,6 +62,8 @@ def _simulated(
         trigger_source=trigger_source,
         **options,
     )
+    built.append(camera)
+    return camera
 
 
 _BACKENDS: dict[str, Callable[..., Camera]] = {"simulated": _simulated}
@@ -62,12 +74,15 @@ def open_camera(
     z_positions_um: Sequence[float],
     z_source: ZSource | None = None,
     trigger_source: TriggerSource | None = None,
+    daq_link: str | None = None,
+    calibration: tuple[float, float] | None = None,
 ) -> Camera:
     """An open camera with trigger mode, binning, ROI and exposure from ``camera_cfg`` applied.
 
-    ``z_source`` and ``trigger_source`` couple a simulated camera to the simulated scanner; real
-    cameras see the scanner through their trigger cable and ignore them. Values the camera had to
-    clip are logged as warnings; the camera is closed again if any setting is refused.
+    ``z_source`` and ``trigger_source`` couple a simulated camera to the simulated scanner, or
+    ``daq_link`` (the simulated board's link) and the z-galvo ``calibration`` build them; real
+    cameras see the scanner through their trigger cable and ignore all four. Values the camera
+    had to clip are logged as warnings; the camera is closed again if any setting is refused.
     """
     backend = getattr(camera_cfg, "backend", None)
     factory = _BACKENDS.get(str(backend))
@@ -75,7 +90,7 @@ def open_camera(
         raise CameraError(
             f"unknown camera backend {backend!r}; available: {', '.join(sorted(_BACKENDS))}"
         )
-    camera = factory(camera_cfg, z_positions_um, z_source, trigger_source)
+    camera = factory(camera_cfg, z_positions_um, z_source, trigger_source, daq_link, calibration)
     camera.open()
     try:
         apply_settings(camera, camera_cfg)

@@ -16,7 +16,7 @@ from types import TracebackType
 
 import serial
 
-from lightsheet.hardware.trigger_protocol import (
+from lightsheet.hardware.trigger.lines import (
     MAX_LINE_BYTES,
     DeviceMessage,
     LineSplitter,

@@ -9,9 +9,9 @@ from concurrent import futures
 import grpc
 from nidaqmx._stubs import nidaqmx_pb2_grpc as pb_grpc
 
-from lightsheet.hardware.ni_grpc.devices import DeviceSet, SimulatedDevice
-from lightsheet.hardware.ni_grpc.recording import Recorder
-from lightsheet.hardware.ni_grpc.servicer import SimulatedNiDaqmxServicer
+from lightsheet.rehearsal.devices import DeviceSet, SimulatedDevice
+from lightsheet.rehearsal.recording import Recorder
+from lightsheet.rehearsal.servicer import SimulatedNiDaqmxServicer
 
 _log = logging.getLogger(__name__)
 MAX_WORKERS = 8

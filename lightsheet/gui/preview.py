@@ -118,10 +118,6 @@ class PreviewUpdater(QObject):
     def stop(self) -> None:
         self._timer.stop()
 
-    @property
-    def contrast_mode(self) -> str:
-        return self._viewer_settings.contrast
-
     def request_auto_contrast(self) -> None:
         """Set the contrast from the next image (auto-once), whatever the mode."""
         self._contrast_pending = True

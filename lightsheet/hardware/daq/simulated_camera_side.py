@@ -47,11 +47,6 @@ class SimulatedTriggerSource:
         self._edges = np.empty(0, dtype=np.int64)
         self._z_prefix = np.zeros(1)
 
-    @property
-    def last_trigger(self) -> float | None:
-        """Monotonic time of the last edge returned by wait_trigger."""
-        return self._last_time
-
     def reset(self) -> None:
         """Forget earlier edges: the next one returned comes after now (call on camera start)."""
         self._after = time.monotonic()

@@ -1,0 +1,112 @@
+"""The ``camera`` section: the device, its exposure, binning, ROI and trigger mode."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from lightsheet.config.base import ConfigModel
+from lightsheet.config.pydantic_issues import field_error
+
+
+class RoiConfig(ConfigModel):
+    x: int = Field(0, ge=0, description="Left edge of the region of interest on the sensor (px).")
+    y: int = Field(0, ge=0, description="Top edge of the region of interest on the sensor (px).")
+    width: int | None = Field(
+        None, gt=0, description="Width of the region of interest (px); null = to the sensor edge."
+    )
+    height: int | None = Field(
+        None, gt=0, description="Height of the region of interest (px); null = to the sensor edge."
+    )
+
+
+class CameraSimulationConfig(ConfigModel):
+    seed: int = Field(0, description="Random seed of the simulated sample and noise.")
+    dark_offset: int = Field(
+        100, ge=0, le=10000, description="Counts the simulated camera reads with no light."
+    )
+    read_noise: float = Field(2.0, ge=0, description="Read noise of the simulated camera (counts).")
+    photons_per_count: float = Field(
+        1.0, gt=0, description="Photons per count of the simulated camera (gain)."
+    )
+    brightness: float = Field(
+        1000.0, gt=0, description="Photons per pixel per millisecond at the brightest bead."
+    )
+    n_beads: int = Field(400, ge=0, description="Fluorescent beads in the simulated sample.")
+    stamp_frame_id: bool = Field(
+        False, description="Write the frame id into the first pixels of each frame (for tests)."
+    )
+    drop_frame_ids: list[Annotated[int, Field(ge=0)]] = Field(
+        default_factory=list,
+        description="Frame ids the simulated camera skips, to exercise gap handling.",
+    )
+
+
+class CameraConfig(ConfigModel):
+    backend: Literal["simulated"] = Field(
+        "simulated", description="Camera driver; simulated renders beads, no hardware needed."
+    )
+    exposure_ms: float = Field(
+        10.0, ge=0.01, le=10000, description="Exposure time of each frame in milliseconds."
+    )
+    binning: Literal[1, 2, 4] = Field(1, description="Pixels combined along each sensor axis.")
+    sensor_width: int = Field(1024, ge=16, le=8192, description="Sensor width in pixels.")
+    sensor_height: int = Field(1024, ge=16, le=8192, description="Sensor height in pixels.")
+    roi: RoiConfig = Field(
+        default_factory=RoiConfig,
+        description="Region of the sensor that is read out, in unbinned sensor pixels.",
+    )
+    trigger_mode: Literal["internal", "external"] = Field(
+        "external",
+        description="internal: the camera free-runs; external: the DAQ's camera trigger "
+        "starts every frame.",
+    )
+    pixel_size_um: float = Field(
+        0.65, gt=0, description="Pixel size in the sample (micrometres), magnification included."
+    )
+    readout_ms: float = Field(
+        0.0, ge=0, description="Extra time per frame after the exposure (milliseconds)."
+    )
+    simulated: CameraSimulationConfig = Field(
+        default_factory=CameraSimulationConfig, description="Settings of the simulated camera."
+    )
+
+    @model_validator(mode="after")
+    def _roi_fits_sensor(self) -> CameraConfig:
+        roi = self.roi
+        for axis, start, size, sensor in (
+            ("x", roi.x, roi.width, self.sensor_width),
+            ("y", roi.y, roi.height, self.sensor_height),
+        ):
+            extent = "width" if axis == "x" else "height"
+            if start >= sensor:
+                raise field_error(
+                    "roi", f"{axis} {start} is outside the sensor (sensor_{extent} {sensor})"
+                )
+            end = start + (size if size is not None else sensor - start)
+            if end > sensor:
+                raise field_error(
+                    "roi",
+                    f"does not fit the {self.sensor_width} x {self.sensor_height} sensor "
+                    f"({axis} + {extent} = {end} > sensor_{extent} {sensor})",
+                )
+            if end - start < self.binning:
+                raise field_error(
+                    "roi", f"{extent} {end - start} is smaller than the binning ({self.binning})"
+                )
+        return self
+
+    @property
+    def roi_box(self) -> tuple[int, int, int, int]:
+        """(x, y, width, height) on the sensor with null sizes resolved to the sensor edge."""
+        roi = self.roi
+        width = roi.width if roi.width is not None else self.sensor_width - roi.x
+        height = roi.height if roi.height is not None else self.sensor_height - roi.y
+        return roi.x, roi.y, width, height
+
+    @property
+    def frame_shape(self) -> tuple[int, int]:
+        """(height, width) of the frames the camera delivers, after roi and binning."""
+        _, _, width, height = self.roi_box
+        return height // self.binning, width // self.binning

@@ -1,7 +1,13 @@
 """One acquisition from start to files closed, with metadata that says exactly what happened.
 
-Used by ``lightsheet acquire`` (and by the GUI through the same Session calls). Ctrl-C and SIGTERM
-end the run cleanly: every frame already acquired is saved before the files close.
+Used by ``lightsheet acquire`` and by the GUI through the same calls. Ctrl-C and SIGTERM end the
+run cleanly: every frame already acquired is saved before the files close.
+
+Where the final numbers come from: a run that ended normally has the saver's report, carried
+in-band with its end marker (they are that run's, whatever the rig did after). A run cut off (a
+process died, or the saver did not close the files in time) is finished by the ordered shutdown
+first, and its numbers are read afterwards: the camera's counters as it left them and, for what
+was saved, the files themselves.
 """
 
 from __future__ import annotations
@@ -12,10 +18,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from lightsheet.app.session import Progress, Session
+import numpy as np
+
+from lightsheet.app.runs import Progress, Run
+from lightsheet.app.session import Session
 from lightsheet.storage.metadata import now_iso, software_versions, write_metadata
-from lightsheet.storage.run_reader import summarize_run
+from lightsheet.storage.run_reader import RunError, iter_frames_table, summarize_run
 from lightsheet.storage.virtual import complete_chunks, rebuild_dataset
 
 log = logging.getLogger("lightsheet.acquisition")
@@ -36,6 +46,16 @@ class Outcome:
     frames_missing: int
     folder: Path
     duration_s: float
+    frames_saved: int = 0
+
+
+@dataclass(frozen=True)
+class RunNumbers:
+    frames_acquired: int  # by the camera's own frame counter
+    frames_dropped: int  # refused by a full frame ring
+    frames_missing: int  # planes saved empty
+    frames_saved: int  # planes saved with their frame
+    volumes_saved: int  # in completed chunk files
 
 
 class Acquisition:
@@ -47,20 +67,22 @@ class Acquisition:
         folder: Path,
         volumes: int | None = None,
         duration_s: float | None = None,
-        extra_metadata: dict | None = None,
+        extra_metadata: dict[str, Any] | None = None,
+        drain_timeout_s: float = DRAIN_TIMEOUT_S,
     ) -> None:
         self.session = session
         self.folder = Path(folder)
         self._volumes = volumes
         self._duration_s = duration_s
-        self.metadata = {
+        self._drain_timeout_s = drain_timeout_s
+        self.metadata: dict[str, Any] = {
             "versions": software_versions(),
             "host": platform.node(),
             "config": session.config.model_dump(mode="json"),
             "start_time": None,
             "stop_time": None,
             "stop_reason": "running",
-            "mode": session.config.scanning.mode,
+            "mode": session.scan_mode,
             "frames_acquired": 0,
             "frames_dropped": 0,
             "frames_missing": 0,
@@ -68,6 +90,7 @@ class Acquisition:
             **(extra_metadata or {}),
         }
         self._interrupted = False
+        self.run: Run | None = None
         self.progress: Progress | None = None
         self.outcome: Outcome | None = None
 
@@ -82,10 +105,13 @@ class Acquisition:
             self.metadata.update(stop_time=now_iso(), stop_reason=f"failed to start: {exc}")
             write_metadata(self.folder, self.metadata)
             raise
+        self.run = run
         self.metadata.update(
+            run=run.run,
+            mode=run.scan_mode,
             volumes_requested=run.volumes_target,
             frame_shape=list(self.session.frame_shape),
-            planes_per_volume=self.session.planes_per_volume,
+            planes_per_volume=run.plan.planes,
         )
         write_metadata(self.folder, self.metadata)
         self.progress = self.session.progress()
@@ -106,56 +132,37 @@ class Acquisition:
         self.session.stop_acquisition(reason)
 
     def finish(self) -> Outcome:
-        """Wait for the files to close if needed, then write the final metadata."""
-        session = self.session
-        if not self.ended:
-            session.wait_run_saved(DRAIN_TIMEOUT_S)
-        progress = self.poll()
-        fault = session.fault
-        if fault is None:
+        """Wait for the files to close, or cut the run off; then write the final metadata."""
+        session, run = self.session, self.run
+        assert run is not None, "finish() before start()"
+        drained = run.closed or session.wait_run_saved(self._drain_timeout_s)
+        if not drained and session.fault is None:
+            run.failure = f"saver: did not close the run's files within {self._drain_timeout_s:g} s"
+            log.error("run %d: %s", run.run, run.failure)
+        stop_reason, status = self._how_it_ended(run)
+        elapsed = time.monotonic() - run.started_monotonic
+        if run.closed and session.fault is None:
             session.end_run()  # the files are closed: the rig goes back to the operator's mode
         else:
-            # Let the supervisor finish its ordered shutdown so the saver has closed its files.
+            # The ordered shutdown lets the dispatcher hand on what it holds and the saver close
+            # its files; only then are the numbers final.
             session.close()
-            # The saver may have died between a chunk's rename and the index update: index
-            # every complete chunk file again, so what is on disk is what the dataset shows.
             _reindex(self.folder)
-        stop_reason, status = self._how_it_ended(fault)
-        saved = summarize_run_volumes(self.folder)
-        dropped, missing = progress.frames_dropped, progress.frames_missing
-        if status == "completed" and (dropped or missing):
+        numbers = self._numbers(run)
+        if status == "completed" and (numbers.frames_dropped or numbers.frames_missing):
             status = "dropped"
-        self.metadata.update(
-            stop_time=now_iso(),
-            stop_reason=stop_reason,
-            frames_acquired=progress.frames_acquired,
-            frames_dropped=dropped,
-            frames_missing=missing,
-            volumes_saved=saved,
-            duration_s=round(progress.elapsed_s, 3),
-            process_states=session.process_states(),
-        )
-        trigger = session.trigger_info()
-        if trigger is not None:
-            self.metadata["trigger"] = trigger
-        write_metadata(self.folder, self.metadata)
-        log.info("run finished: %s, %d volume(s) saved", stop_reason, saved)
+        self._write_final(run, stop_reason, numbers, elapsed)
+        log.info("run finished: %s, %d volume(s) saved", stop_reason, numbers.volumes_saved)
         self.outcome = Outcome(
-            status,
-            stop_reason,
-            saved,
-            progress.frames_acquired,
-            dropped,
-            missing,
-            self.folder,
-            progress.elapsed_s,
-        )
+            status, stop_reason, numbers.volumes_saved, numbers.frames_acquired,
+            numbers.frames_dropped, numbers.frames_missing, self.folder, elapsed,
+            numbers.frames_saved,
+        )  # fmt: skip
         return self.outcome
 
-
-    def _how_it_ended(self, fault) -> tuple[str, str]:
-        """(stop_reason, status) of the run."""
-        run = self.session.run
+    def _how_it_ended(self, run: Run) -> tuple[str, str]:
+        """(stop_reason, status) of the run: the first cause wins."""
+        fault = self.session.fault
         if fault is not None:
             return f"fault: {fault.process}: {fault.reason}", "fault"
         if run.failure is not None:
@@ -164,6 +171,40 @@ class Acquisition:
             return "interrupted", "interrupted"
         return run.stop_reason or "completed", "completed"
 
+    def _numbers(self, run: Run) -> RunNumbers:
+        present = _present_rows(self.folder)
+        saved = summarize_run_volumes(self.folder)
+        report = run.report
+        if report is not None and report.ended:
+            return RunNumbers(
+                report.frames_acquired, report.frames_dropped, report.frames_missing,
+                int(present.sum()), saved,
+            )  # fmt: skip
+        # Cut off: the camera's counters as it left them, and what the files hold.
+        status = self.session.last_status()
+        ours = status.get("camera.run") == run.run
+        acquired = int(status["camera.last_frame_id"]) + 1 if ours else 0
+        dropped = int(status["camera.dropped"]) if ours else 0
+        return RunNumbers(acquired, dropped, int((~present).sum()), int(present.sum()), saved)
+
+    def _write_final(self, run: Run, stop_reason: str, n: RunNumbers, elapsed: float) -> None:
+        self.metadata.update(
+            stop_time=now_iso(),
+            stop_reason=stop_reason,
+            frames_acquired=n.frames_acquired,
+            frames_dropped=n.frames_dropped,
+            frames_missing=n.frames_missing,
+            frames_saved=n.frames_saved,
+            frames_not_saved=max(n.frames_acquired - n.frames_saved - n.frames_missing, 0),
+            volumes_saved=n.volumes_saved,
+            duration_s=round(elapsed, 3),
+            process_states=self.session.process_states(),
+        )
+        trigger = self.session.trigger_info()
+        if trigger is not None:
+            self.metadata["trigger"] = trigger
+        write_metadata(self.folder, self.metadata)
+
 
 def run_acquisition(
     session: Session,
@@ -171,7 +212,7 @@ def run_acquisition(
     volumes: int | None,
     duration_s: float | None,
     on_progress: Callable[[Progress], None] | None = None,
-    extra_metadata: dict | None = None,
+    extra_metadata: dict[str, Any] | None = None,
 ) -> Outcome:
     """Acquire into a prepared folder; blocks until the files are closed or a fault ends it."""
     acquisition = Acquisition(session, folder, volumes, duration_s, extra_metadata)
@@ -194,6 +235,14 @@ def _reindex(folder: Path) -> None:
             rebuild_dataset(folder)
     except (OSError, ValueError) as exc:
         log.error("could not index the complete chunk files again: %s", exc)
+
+
+def _present_rows(folder: Path) -> np.ndarray:
+    """The ``present`` column of every saved plane (empty when nothing was saved)."""
+    try:
+        return iter_frames_table(folder)["present"].astype(bool)
+    except (RunError, OSError, KeyError):
+        return np.zeros(0, dtype=bool)
 
 
 def summarize_run_volumes(folder: Path) -> int:

@@ -1,19 +1,23 @@
-"""The Session's side of the external trigger: arming, reading what the device said, metadata.
+"""The main process's side of the external trigger: arming, reading what the device said, metadata.
 
 The trigger process only publishes what happened (triggered, a duration, an abort, a lost port)
-on the status board; this module turns that into decisions the Session applies to the run.
+on its status section; this module turns that into news the run applies (new volume count,
+clean stop, fault).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
+from lightsheet.config import TriggerConfig
 from lightsheet.hardware.trigger.port import TriggerPortError, open_trigger_port
-from lightsheet.processes.commands import TriggerCommand
-from lightsheet.processes.trigger import DURATION_SOURCES, TriggerWorker
+from lightsheet.processes.commands import FinishTrigger, TriggerState
+from lightsheet.processes.status import TriggerStatus
+from lightsheet.processes.trigger import DURATION_SOURCES
+from lightsheet.runtime.process_link import ProcessLink
 from lightsheet.runtime.status import StatusBoard
 
 
@@ -21,8 +25,10 @@ class TriggerPortUnusable(Exception):
     """The configured trigger port cannot be opened; the message names it and why."""
 
 
-def check_port(trigger_config: Any) -> None:
+def check_port(trigger_config: TriggerConfig) -> None:
     """Open and close the port once, so a wrong port is bad input before anything starts."""
+    if not trigger_config.port:
+        raise TriggerPortUnusable("no port configured")
     try:
         port = open_trigger_port(
             trigger_config.port, trigger_config.baudrate, trigger_config.timeout_s
@@ -43,13 +49,18 @@ class TriggerNews:
 
 
 class TriggerLink:
-    """Commands to the trigger process and interpretation of its status fields."""
+    """Arms the trigger process for a run and reads its status fields as news."""
 
-    def __init__(self, worker: TriggerWorker, status: StatusBoard, mode: str) -> None:
-        self.worker = worker
-        self.mode = mode
-        self._status = status
-        self._seq = 0
+    def __init__(
+        self,
+        link: ProcessLink[TriggerState, FinishTrigger],
+        status: StatusBoard,
+        config: TriggerConfig,
+    ) -> None:
+        self._link = link
+        self.mode = config.mode
+        self._port = str(config.port)
+        self._status = status.section(TriggerStatus)
         self._run = 0
         self._seen_duration: float | None = None
         self._seen_started = False
@@ -57,27 +68,25 @@ class TriggerLink:
         self._seen_lost = False
 
     def arm(self, run: int, duration_s: float | None, source: str) -> None:
-        """Arm for ``run``; the process sets ``trigger.armed`` to ``run`` once it has."""
+        """Arm for ``run``; returns once the trigger process has (wait mode: ARMED is out)."""
         self._run = run
         self._seen_duration = duration_s
         self._seen_started = self._seen_abort = self._seen_lost = False
-        self._send(TriggerCommand(0, "arm", run, duration_s, source))
+        self._link.set_state(TriggerState(run, duration_s, "cli" if source == "cli" else "config"))
 
-    def finish(self, volumes_saved: int) -> None:
-        self._send(TriggerCommand(0, "finish", self._run, volumes_saved=volumes_saved))
+    def finish(self, run: int, volumes_saved: int) -> None:
+        self._link.send(FinishTrigger(run, volumes_saved))
 
     @property
     def started(self) -> bool:
-        return self._status.get("trigger.fired") == self._run
+        return self._status.fired == self._run
 
     def news(self) -> TriggerNews:
-        values = self._status.snapshot()
-        run = self._run
-        started = values["trigger.fired"] == run and not self._seen_started
-        aborted = values["trigger.abort"] == run and not self._seen_abort
-        lost = values["trigger.port_lost"] == run and not self._seen_lost
-        raw = values["trigger.duration_s"]
-        duration = None if raw < 0 else float(raw)
+        status, run = self._status.copy(), self._run
+        started = status.fired == run and not self._seen_started
+        aborted = status.abort == run and not self._seen_abort
+        lost = status.port_lost == run and not self._seen_lost
+        duration = None if status.duration_s < 0 else float(status.duration_s)
         changed = duration is not None and (
             self._seen_duration is None or not math.isclose(duration, self._seen_duration)
         )
@@ -91,27 +100,22 @@ class TriggerLink:
     def info(self) -> dict[str, Any]:
         """The run's trigger metadata: mode, port, time, frame id and where the duration came
         from."""
-        values = self._status.snapshot()
-        fired = values["trigger.fired"] == self._run
-        duration = values["trigger.duration_s"]
-        first = values["trigger.first_frame_id"]
+        status = self._status.copy()
+        fired = status.fired == self._run
+        first = status.first_frame_id
         return {
             "mode": self.mode,
-            "port": self.worker.port_name,
+            "port": self._port,
             "triggered": fired,
-            "trigger_time": _iso(values["trigger.time"]) if fired else None,
-            "frame_id_at_trigger": int(first) if first >= 0 else None,
-            "duration_s": None if duration < 0 else duration,
-            "duration_source": DURATION_SOURCES[int(values["trigger.duration_source"])],
-            "aborted_by_device": values["trigger.abort"] == self._run,
-            "port_lost": values["trigger.port_lost"] == self._run,
-            "ignored_messages": int(values["trigger.ignored"]),
-            "invalid_lines": int(values["trigger.invalid_lines"]),
+            "trigger_time": _iso(status.time) if fired else None,
+            "frame_id_at_trigger": first if first >= 0 else None,
+            "duration_s": None if status.duration_s < 0 else status.duration_s,
+            "duration_source": DURATION_SOURCES[status.duration_source],
+            "aborted_by_device": status.abort == self._run,
+            "port_lost": status.port_lost == self._run,
+            "ignored_messages": status.ignored,
+            "invalid_lines": status.invalid_lines,
         }
-
-    def _send(self, command: TriggerCommand) -> None:
-        self._seq += 1
-        self.worker.send_settings(replace(command, seq=self._seq))
 
 
 def _iso(epoch: float) -> str:

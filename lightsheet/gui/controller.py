@@ -204,11 +204,13 @@ class SessionController(QObject):
     def _new_session(self) -> Session:
         self._generation += 1
         generation = self._generation
-        return self._factory(
+        session = self._factory(
             self._config,
             log_dir=self.log_dir,
             on_fault=lambda fault: self._fault_from_thread.emit(fault, generation),
         )
+        session.watch_preview = True  # the window shows the volumes of a run as they come
+        return session
 
     def _apply_next(self) -> None:
         config, self._pending_config = self._pending_config, None

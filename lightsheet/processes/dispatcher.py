@@ -1,9 +1,15 @@
-"""The dispatcher process: assembles volumes by frame id, subtracts the dark frame, feeds the saver.
+"""The dispatcher process: assembles each run's volumes by frame id, feeds the saver and preview.
 
-A frame's place in its volume comes only from its frame id (volume = id // planes, plane =
-id % planes), never from the order of arrival, so a missing frame leaves a recorded gap and every
-later plane stays where it belongs. Copying a frame into its volume slot is the one copy on the
-data path, and the dark subtraction happens in that same pass.
+Acquire mode hands the frames of the current run to a ``RunAssembly`` (``assembly.py``); preview
+mode publishes frames (planar) or whole volumes (volumetric) to the latest-only preview buffer,
+rate-limited and only when someone watches; ``TakeDark`` averages the next frames into the dark
+frame and is answered when it is ready.
+
+A run ends with the camera's END marker, whose counts go on to the saver with the run's own
+gap count. A run that is replaced before its END arrived (a new run started, a stop cut short)
+is closed at once: its partial volume handed on with its gaps and an END marked "cut off", so
+nothing of it can merge into the next run. On stop, committed frames still in the ring are
+drained into their volumes first.
 """
 
 from __future__ import annotations
@@ -13,23 +19,20 @@ from typing import Any
 
 import numpy as np
 
-from lightsheet.processes.commands import DispatcherCommand
-from lightsheet.processes.frames import KIND_END, empty_frame_table
-from lightsheet.runtime.preview import PreviewSpec
-from lightsheet.runtime.ring import RingSpec
+from lightsheet.processes.assembly import RunAssembly, Stopped
+from lightsheet.processes.commands import DispatcherState, TakeDark
+from lightsheet.processes.frames import KIND_END, KIND_VOID, copy_frame, frame_view
+from lightsheet.processes.status import DispatcherStatus
+from lightsheet.runtime.commands import DEFERRED, CommandRefused
+from lightsheet.runtime.preview import PreviewBuffer, PreviewSpec
+from lightsheet.runtime.ring import EndOfStream, RingSpec, Slot
 from lightsheet.runtime.status import StatusBoard
 from lightsheet.runtime.worker import Worker
 
 READ_TIMEOUT_S = 0.1
-WRITE_TIMEOUT_S = 0.2
+DRAIN_LIMIT = 10_000  # slots read at most while draining on stop
 
-DISPATCHER_STATUS = (
-    "dispatcher.run",  # the run it is ready for
-    "dispatcher.volumes",  # volumes handed to the saver in this run
-    "dispatcher.gaps",  # planes left empty because their frame never arrived
-    "dispatcher.dark_ready",  # 1 once a dark frame has been averaged
-    "dispatcher.run_done",  # the last run whose end marker went to the saver
-)
+
 
 
 class DispatcherWorker(Worker):
@@ -39,214 +42,189 @@ class DispatcherWorker(Worker):
         volumes: RingSpec,
         preview: PreviewSpec,
         status: StatusBoard,
-        initial: DispatcherCommand,
+        initial: DispatcherState,
         **worker_kwargs: Any,
     ) -> None:
         super().__init__("dispatcher", **worker_kwargs)
         self._frames_spec = frames
         self._volumes_spec = volumes
         self._preview_spec = preview
-        self._status = status
+        self._board = status
         self._initial = initial
 
     def setup(self) -> None:
+        self._status = self._board.section(DispatcherStatus)
         self._frames = self._frames_spec.attach()
         self._volumes = self._volumes_spec.attach()
-        self._preview = self._preview_spec.attach()
-        self._command = self._initial
-        self._current = None  # (volume index, slot, frame table) being assembled for the saver
-        self._next_volume = 0
-        self._end_frame_id: int | None = None
+        self._preview: PreviewBuffer = self._preview_spec.attach()
+        self._state = DispatcherState("idle", 1, 1, 1)
+        self._run: RunAssembly | None = None
         self._preview_volume: np.ndarray | None = None
+        self._last_preview = 0.0
         self._dark: np.ndarray | None = None
         self._dark_sum: np.ndarray | None = None
         self._dark_count = 0
-        self._last_preview = 0.0
-        self._status.set("dispatcher.run_done", -1)
+        # (reply to, frames wanted, camera epoch whose frames are dark)
+        self._dark_request: tuple[tuple[int, Any], int, int] | None = None
         self.on_settings(self._initial)
 
-    def on_settings(self, settings: object) -> None:
-        assert isinstance(settings, DispatcherCommand)
-        if settings.mode == "dark" and self._command.mode != "dark":
-            self._dark_sum = None
-            self._dark_count = 0
-            self._status.set("dispatcher.dark_ready", 0)
-        if settings.run != self._command.run:
-            self._status.reset(("dispatcher.volumes", "dispatcher.gaps"))
-            self._next_volume = 0
-        self._command = settings
-        self._status.set("dispatcher.run", settings.run)
+    def on_settings(self, settings: object) -> object:
+        if not isinstance(settings, DispatcherState):
+            raise CommandRefused(f"not a dispatcher state: {type(settings).__name__}")
+        run = self._run
+        if run is not None and not run.closed and settings.run != run.plan.run:
+            self.log.warning("run %d ended before its end marker: closing it", run.plan.run)
+            self._close_run(last_frame_id=-1, frames_acquired=-1, frames_dropped=0)
+        if settings.mode == "acquire" and settings.plan is not None and self._run is None:
+            self._open_run(settings)
+        self._state = settings
+        return None
+
+    def on_command(self, command: object) -> object:
+        if not isinstance(command, TakeDark):
+            raise CommandRefused(f"unknown dispatcher command {type(command).__name__}")
+        if command.frames < 1:
+            raise CommandRefused("a dark frame needs at least one frame")
+        self._dark_sum, self._dark_count = None, 0
+        self._dark_request = (self.current_seq, command.frames, command.epoch)
+        return DEFERRED
 
     def step(self) -> None:
         slot = self._frames.acquire_read(READ_TIMEOUT_S)
-        if slot is None:
-            return
-        try:
-            meta = slot.meta
-            if int(meta["kind"]) == KIND_END:
-                self._finish_run(int(meta["run"]), int(meta["frame_id"]))
-                return
-            height, width = int(meta["height"]), int(meta["width"])
-            frame = slot.data.reshape(-1)[: height * width].reshape(height, width)
-            command = self._command
-            if command.mode == "dark":
-                self._accumulate_dark(frame)
-            elif command.mode == "acquire" and int(meta["run"]) == command.run:
-                self._place(frame, meta, command)
-            elif command.mode == "preview":
-                self._publish_preview_frame(frame, meta, command)
-        finally:
-            self._frames.release(slot)
+        if slot is not None:
+            self._handle(slot)
 
     def teardown(self) -> None:
-        # Whatever was assembled is handed on, so a stop never loses acquired frames.
-        if getattr(self, "_current", None) is not None:
-            self._push_current()
+        # Frames already committed are placed, and whatever was assembled is handed on, so a
+        # stop never loses acquired frames (a fault counts what could not be placed).
+        frames = getattr(self, "_frames", None)
+        if frames is not None and self._run is not None:
+            try:
+                self._drain()
+                self._run.flush()
+            except Stopped:
+                self.log.warning("stopped while waiting for the saver: the last volume is lost")
         for name in ("_frames", "_volumes", "_preview"):
             ring = getattr(self, name, None)
             if ring is not None:
                 ring.close()
 
-    # -- assembly -----------------------------------------------------------------------------
+    # -- frames ---------------------------------------------------------------------------------
 
-    def _place(self, frame: np.ndarray, meta: np.ndarray, command: DispatcherCommand) -> None:
-        frame_id = int(meta["frame_id"])
-        volume, plane = divmod(frame_id, command.planes)
-        if self._current is not None and self._current[0] < volume:
-            self._push_current()
-        # Whole volumes whose frames never arrived are saved as gaps, keeping t aligned with time.
-        while self._current is None and self._next_volume < volume:
-            self._open_volume(self._next_volume, command)
-            self._push_current()
-        if self._current is None:
-            if volume < self._next_volume:
-                self.log.error(
-                    "frame %d arrived after its volume %d was saved; ignored", frame_id, volume
-                )
+    def _handle(self, slot: Slot) -> None:
+        try:
+            meta = slot.meta
+            kind = int(meta["kind"])
+            if kind == KIND_VOID:
                 return
-            self._open_volume(volume, command)
-        _, vslot, table = self._current
-        planes_view = vslot.data.reshape(-1)[: command.planes * frame.size]
-        destination = planes_view.reshape(command.planes, *frame.shape)[plane]
-        if command.subtract_dark and self._dark is not None and self._dark.shape == frame.shape:
-            np.maximum(frame, self._dark, out=destination)  # saturating: never wraps below 0
-            destination -= self._dark
-        else:
-            np.copyto(destination, frame)
-        row = table[plane]
-        row["frame_id"] = frame_id
-        row["camera_ts"] = meta["camera_ts"]
-        row["host_ts"] = meta["host_ts"]
-        row["present"] = True
-        if plane == command.planes - 1:
-            self._push_current()
+            if kind == KIND_END:
+                self._end_of(int(meta["run"]), meta)
+                return
+            frame = frame_view(slot.data, int(meta["height"]), int(meta["width"]))
+            if self._dark_request is not None:
+                if int(meta["run"]) == self._dark_request[2]:
+                    self._accumulate_dark(frame)
+            elif self._run is not None and int(meta["run"]) == self._run.plan.run:
+                dark = self._dark if self._state.subtract_dark else None
+                self._run.place(
+                    frame, int(meta["frame_id"]), float(meta["camera_ts"]),
+                    float(meta["host_ts"]), dark,
+                )  # fmt: skip
+                self._status.gaps = self._run.missing
+            elif self._state.mode == "preview" and self._state.preview:
+                self._publish_frame(frame, int(meta["frame_id"]))
+        finally:
+            self._frames.release(slot)
 
-    def _open_volume(self, volume: int, command: DispatcherCommand) -> None:
-        vslot = None
-        while vslot is None:
-            vslot = self._volumes.acquire_write(WRITE_TIMEOUT_S)
-            if vslot is None and self.stop_event.is_set():
-                raise RuntimeError("stopped while waiting for the saver")
-            self.beat()  # waiting on a slow saver is back-pressure, not a hang
-        table = empty_frame_table(volume, command.planes)
-        self._current = (volume, vslot, table)
+    def _drain(self) -> None:
+        for _ in range(DRAIN_LIMIT):
+            try:
+                slot = self._frames.acquire_read(0)
+            except EndOfStream:
+                return
+            if slot is None:
+                return
+            self._handle(slot)
 
-    def _push_current(self) -> None:
-        volume, vslot, table = self._current
-        command = self._command
-        missing = ~table["present"]
-        if missing.any():
-            planes_view = vslot.data.reshape(-1)[: command.planes * command.height * command.width]
-            planes_view.reshape(command.planes, -1)[missing] = 0
-            self._status.add("dispatcher.gaps", int(missing.sum()))
-            self.log.warning(
-                "volume %d saved with %d missing plane(s): %s",
-                volume,
-                int(missing.sum()),
-                np.flatnonzero(missing).tolist(),
-            )
-        meta = vslot.meta
-        meta["volume"] = volume
-        meta["run"] = command.run
-        meta["kind"] = 0
-        meta["planes"] = command.planes
-        meta["height"] = command.height
-        meta["width"] = command.width
-        meta["frames"][: command.planes] = table
-        if command.preview:
-            self._publish_preview_volume(vslot.data, volume, command)
-        self._volumes.commit(vslot)
-        self._current = None
-        self._next_volume = volume + 1
-        self._status.add("dispatcher.volumes")
+    # -- runs -----------------------------------------------------------------------------------
 
-    def _finish_run(self, run: int, last_frame_id: int) -> None:
-        command = self._command
-        if command.mode == "acquire" and run == command.run:
-            # Volumes up to the run's last frame are all saved, even those whose frames were lost
-            # at the very end; planes after the last frame were never part of the run.
-            self._end_frame_id = last_frame_id
-            last_volume = last_frame_id // command.planes if last_frame_id >= 0 else -1
-            if self._current is not None:
-                self._push_current()
-            while self._next_volume <= last_volume:
-                self._open_volume(self._next_volume, command)
-                self._push_current()
-            self._end_frame_id = None
-            marker = None
-            while marker is None:
-                marker = self._volumes.acquire_write(WRITE_TIMEOUT_S)
-                if marker is None and self.stop_event.is_set():
-                    return
-                self.beat()
-            marker.meta["kind"] = KIND_END
-            marker.meta["run"] = run
-            self._volumes.commit(marker)
-            self.log.info("run %d: all volumes handed to the saver", run)
-        self._status.set("dispatcher.run_done", run)
+    def _open_run(self, state: DispatcherState) -> None:
+        assert state.plan is not None
+        self._status.reset(DispatcherStatus.volumes, DispatcherStatus.gaps)
+        self._run = RunAssembly(
+            state.plan, self._volumes, self.log, self._wait_for_saver, self._on_volume
+        )
+        self.log.info("run %d: assembling %d-plane volumes", state.plan.run, state.plan.planes)
 
-    # -- dark frame and preview ---------------------------------------------------------------
+    def _end_of(self, run: int, meta: np.ndarray) -> None:
+        if self._run is None or run != self._run.plan.run:
+            return  # a run closed earlier (cut off), or frames of a preview epoch
+        self._close_run(
+            int(meta["frame_id"]), int(meta["frames_acquired"]), int(meta["frames_dropped"])
+        )
+
+    def _close_run(self, last_frame_id: int, frames_acquired: int, frames_dropped: int) -> None:
+        run, self._run = self._run, None
+        assert run is not None
+        run.finish(last_frame_id, frames_acquired, frames_dropped)
+        self._status.gaps = run.missing
+        self._status.run_done = run.plan.run
+        self.log.info("run %d: all volumes handed to the saver", run.plan.run)
+
+    def _wait_for_saver(self) -> None:
+        self.beat()
+        if self.stop_event.is_set():
+            raise Stopped
+
+    def _on_volume(self, volume: np.ndarray, index: int) -> None:
+        self._status.volumes += 1
+        if self._state.preview:
+            self._publish(volume, index, rate_limited=True)
+
+    # -- dark frame and preview -------------------------------------------------------------
 
     def _accumulate_dark(self, frame: np.ndarray) -> None:
+        assert self._dark_request is not None
+        reply_to, wanted, _ = self._dark_request
         if self._dark_sum is None or self._dark_sum.shape != frame.shape:
             self._dark_sum = np.zeros(frame.shape, dtype=np.float64)
             self._dark_count = 0
         self._dark_sum += frame
         self._dark_count += 1
-        if self._dark_count >= self._command.dark_frames:
-            self._dark = np.rint(self._dark_sum / self._dark_count).astype(frame.dtype)
-            self._dark_sum = None
-            self._preview.publish_dark(self._dark)
-            self._status.set("dispatcher.dark_ready", 1)
-            self.log.info("dark frame averaged over %d frames", self._dark_count)
-
-    def _publish_preview_frame(
-        self, frame: np.ndarray, meta: np.ndarray, command: DispatcherCommand
-    ) -> None:
-        """Preview mode: planar shows each frame, volumetric assembles the latest whole volume."""
-        if command.subtract_dark and self._dark is not None and self._dark.shape == frame.shape:
-            shown = np.maximum(frame, self._dark)
-            shown -= self._dark
-        else:
-            shown = frame
-        if command.planes == 1:
-            self._preview.publish(shown[np.newaxis], int(meta["frame_id"]))
+        if self._dark_count < wanted:
             return
-        shape = (command.planes, *frame.shape)
+        self._dark = np.rint(self._dark_sum / self._dark_count).astype(frame.dtype)
+        self._dark_sum, self._dark_request = None, None
+        self._preview.publish_dark(self._dark)
+        self.log.info("dark frame averaged over %d frames", self._dark_count)
+        self.reply(reply_to, self._dark.shape)
+
+    def _publish_frame(self, frame: np.ndarray, frame_id: int) -> None:
+        """Preview mode: planar shows each frame, volumetric assembles the latest whole volume."""
+        state = self._state
+        dark = self._dark if state.subtract_dark else None
+        if state.planes == 1:
+            if not self._due():
+                return
+            shown = frame
+            if dark is not None:
+                shown = np.empty_like(frame)
+                copy_frame(frame, shown, dark)
+            self._publish(shown[np.newaxis], frame_id, rate_limited=False)
+            return
+        shape = (state.planes, *frame.shape)
         if self._preview_volume is None or self._preview_volume.shape != shape:
             self._preview_volume = np.zeros(shape, dtype=frame.dtype)
-        plane = int(meta["frame_id"]) % command.planes
-        self._preview_volume[plane] = shown
-        if plane == command.planes - 1:
-            self._preview.publish(self._preview_volume, int(meta["frame_id"]) // command.planes)
+        plane = frame_id % state.planes
+        copy_frame(frame, self._preview_volume[plane], dark)
+        if plane == state.planes - 1:
+            self._publish(self._preview_volume, frame_id // state.planes, rate_limited=True)
 
-    def _publish_preview_volume(
-        self, data: np.ndarray, volume: int, command: DispatcherCommand
-    ) -> None:
-        now = time.monotonic()
-        if now - self._last_preview < 1.0 / max(self._preview.max_rate_hz, 0.1):
+    def _due(self) -> bool:
+        return time.monotonic() - self._last_preview >= 1.0 / max(self._state.preview_hz, 0.1)
+
+    def _publish(self, image: np.ndarray, index: int, rate_limited: bool) -> None:
+        if rate_limited and not self._due():
             return
-        self._last_preview = now
-        n = command.planes * command.height * command.width
-        shaped = data.reshape(-1)[:n].reshape(command.planes, command.height, command.width)
-        self._preview.publish(shaped, volume)
+        self._last_preview = time.monotonic()
+        self._preview.publish(image, index)

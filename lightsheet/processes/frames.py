@@ -2,7 +2,12 @@
 
 Runs are delimited in-band: after the last frame of a run the camera writes an END marker into the
 frame ring, and the dispatcher forwards one into the volume ring, so every consumer sees exactly
-where a run ends, in order, with no race against a separate signal.
+where a run ends, in order, with no race against a separate signal. The markers also carry the
+run's final counts (frames the camera took and dropped, planes the dispatcher left empty), so the
+numbers the saver reports for a run are that run's, whatever starts after it.
+
+A VOID slot is one the producer took but could not fill (a read that timed out when the run ended
+or the camera restarted): the consumer releases it unread, and the ring stays in order.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from lightsheet.storage.chunks import FRAMES_DTYPE
 
 KIND_FRAME = 0
 KIND_END = 1  # end of a run: everything of that run is before this slot
+KIND_VOID = 2  # taken but never filled: skip it
 
 FRAME_META = np.dtype(
     [
@@ -23,6 +29,9 @@ FRAME_META = np.dtype(
         ("kind", "<i4"),
         ("height", "<i4"),
         ("width", "<i4"),
+        # END only: the run's counts from the camera.
+        ("frames_acquired", "<i8"),
+        ("frames_dropped", "<i8"),
     ]
 )
 
@@ -41,6 +50,10 @@ def volume_meta_dtype(planes: int) -> np.dtype:
             ("planes", "<i4"),
             ("height", "<i4"),
             ("width", "<i4"),
+            # END only: the run's counts, the camera's and the dispatcher's.
+            ("frames_acquired", "<i8"),
+            ("frames_dropped", "<i8"),
+            ("frames_missing", "<i8"),
             ("frames", FRAME_TABLE, (planes,)),
         ]
     )
@@ -55,3 +68,23 @@ def empty_frame_table(volume: int, planes: int) -> np.ndarray:
     table["volume"] = volume
     table["plane"] = np.arange(planes)
     return table
+
+
+def frame_view(slot_data: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The first ``height * width`` elements of a slot as an image (a view, never a copy)."""
+    return slot_data.reshape(-1)[: height * width].reshape(height, width)
+
+
+def volume_view(slot_data: np.ndarray, planes: int, height: int, width: int) -> np.ndarray:
+    """The first ``planes`` images of a slot as a (planes, height, width) view."""
+    return slot_data.reshape(-1)[: planes * height * width].reshape(planes, height, width)
+
+
+def copy_frame(frame: np.ndarray, out: np.ndarray, dark: np.ndarray | None) -> None:
+    """``out = frame`` or, with a dark frame of the same shape, ``frame - dark`` saturating at 0
+    (never wrapping below), in one pass over the pixels."""
+    if dark is not None and dark.shape == frame.shape:
+        np.maximum(frame, dark, out=out)
+        out -= dark
+    else:
+        np.copyto(out, frame)

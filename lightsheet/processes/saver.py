@@ -3,6 +3,10 @@
 It writes straight from the shared-memory slot (no copy), releases the slot, and only then lets the
 dispatcher reuse it; when it falls behind, the dispatcher blocks on the full volume ring and the
 back-pressure reaches the camera ring, where the camera counts what it cannot place.
+
+Its desired state is the run whose files are open (``SaverState``). When the run's END marker
+arrives it closes the files and sends ``RunClosed`` with the run's final counts, carried in-band
+from the camera and the dispatcher, so they are that run's whatever starts after it.
 """
 
 from __future__ import annotations
@@ -10,57 +14,48 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from lightsheet.processes.commands import RunPlan, SaverCommand
-from lightsheet.processes.frames import KIND_END
-from lightsheet.runtime.ring import RingSpec
+from lightsheet.processes.commands import RunClosed, RunPlan, SaverState
+from lightsheet.processes.frames import KIND_END, KIND_VOID, volume_view
+from lightsheet.processes.status import SaverStatus
+from lightsheet.runtime.commands import CommandRefused
+from lightsheet.runtime.ring import RingSpec, Slot
 from lightsheet.runtime.status import StatusBoard
 from lightsheet.runtime.worker import Worker
 from lightsheet.storage.chunks import ChunkWriter
 
 READ_TIMEOUT_S = 0.1
-
 SAVER_HEARTBEAT_TIMEOUT_S = 30.0
-SAVER_STATUS = (
-    "saver.run_open",  # the run whose files are open (-1: none)
-    "saver.run_done",  # the last run whose files are closed
-    "saver.volumes",  # volumes written in the current run
-    "saver.chunks",  # chunk files completed in the current run
-    "saver.bytes",  # bytes of image data written in the current run
-    "saver.mbps",  # recent write throughput (MB/s)
-)
+
+
 
 
 class SaverWorker(Worker):
-    def __init__(
-        self,
-        volumes: RingSpec,
-        status: StatusBoard,
-        **worker_kwargs: Any,
-    ) -> None:
+    def __init__(self, volumes: RingSpec, status: StatusBoard, **worker_kwargs: Any) -> None:
         # One step writes a volume and may fsync a whole chunk file: seconds on a slow disk.
         worker_kwargs.setdefault("heartbeat_timeout_s", SAVER_HEARTBEAT_TIMEOUT_S)
         super().__init__("saver", **worker_kwargs)
         self._volumes_spec = volumes
-        self._status = status
+        self._board = status
 
     def setup(self) -> None:
+        self._status = self._board.section(SaverStatus)
         self._volumes = self._volumes_spec.attach()
         self._plan: RunPlan | None = None
         self._writer: ChunkWriter | None = None
         self._rate_bytes = 0
         self._rate_start = time.monotonic()
-        self._status.set("saver.run_open", -1)
-        self._status.set("saver.run_done", -1)
 
-    def on_settings(self, settings: object) -> None:
-        assert isinstance(settings, SaverCommand)
+    def on_settings(self, settings: object) -> object:
+        if not isinstance(settings, SaverState):
+            raise CommandRefused(f"not a saver state: {type(settings).__name__}")
         plan = settings.plan
         if plan is None or (self._plan is not None and plan.run == self._plan.run):
-            return
-        if self._writer is not None:
+            return None
+        if self._writer is not None and self._plan is not None:
             self.log.warning("run %d replaced by run %d before its end", self._plan.run, plan.run)
-            self._close_run()
+            self._close_run(None)
         self._open_run(plan)
+        return None
 
     def step(self) -> None:
         slot = self._volumes.acquire_read(READ_TIMEOUT_S)
@@ -80,7 +75,7 @@ class SaverWorker(Worker):
         while self._writer is not None:
             slot = volumes.acquire_read(0)
             if slot is None:
-                self._close_run()
+                self._close_run(None)
                 break
             try:
                 self._handle(slot)
@@ -88,22 +83,25 @@ class SaverWorker(Worker):
                 volumes.release(slot)
         volumes.close()
 
-    def _handle(self, slot) -> None:
+    def _handle(self, slot: Slot) -> None:
         meta = slot.meta
         run = int(meta["run"])
-        if self._plan is None or run != self._plan.run or self._writer is None:
+        kind = int(meta["kind"])
+        if kind == KIND_VOID:
+            return
+        plan, writer = self._plan, self._writer
+        if plan is None or writer is None or run != plan.run:
             self.log.error("volume of run %d arrived with no open run for it; discarded", run)
             return
-        if int(meta["kind"]) == KIND_END:
-            self._close_run()
+        if kind == KIND_END:
+            self._close_run(meta)
             return
-        plan = self._plan
-        n = plan.planes * plan.height * plan.width
-        volume = slot.data.reshape(-1)[:n].reshape(plan.planes, plan.height, plan.width)
-        self._writer.write_volume(volume, meta["frames"][: plan.planes])
-        self._status.add("saver.volumes")
-        self._status.add("saver.bytes", volume.nbytes)
-        self._status.set("saver.chunks", self._writer.chunks_completed)
+        volume = volume_view(slot.data, plan.planes, plan.height, plan.width)
+        writer.write_volume(volume, meta["frames"][: plan.planes])
+        status = self._status
+        status.volumes += 1
+        status.bytes += volume.nbytes
+        status.chunks = writer.chunks_completed
         self._update_rate(volume.nbytes)
 
     def _open_run(self, plan: RunPlan) -> None:
@@ -118,8 +116,9 @@ class SaverWorker(Worker):
             attrs=plan.attrs,
             waveforms=plan.waveforms,
         )
-        self._status.reset(("saver.volumes", "saver.chunks", "saver.bytes"))
-        self._status.set("saver.run_open", plan.run)
+        status = self._status
+        status.reset(SaverStatus.volumes, SaverStatus.chunks, SaverStatus.bytes)
+        status.run_open = plan.run
         self.log.info(
             "run %d: writing into %s, %d volume(s) per chunk, compression %s",
             plan.run,
@@ -128,24 +127,39 @@ class SaverWorker(Worker):
             plan.compression,
         )
 
-    def _close_run(self) -> None:
+    def _close_run(self, end: Any) -> None:
+        """Close the files; ``end`` is the END marker's metadata, None when the run was cut off."""
         writer, plan = self._writer, self._plan
+        assert writer is not None and plan is not None
         self._writer = None
         writer.close()
-        self._status.set("saver.chunks", writer.chunks_completed)
-        self._status.set("saver.run_open", -1)
-        self._status.set("saver.run_done", plan.run)
+        status = self._status
+        status.chunks = writer.chunks_completed
+        status.run_open = -1
+        status.run_done = plan.run
         self.log.info(
             "run %d: files closed, %d volume(s) in %d chunk(s)",
             plan.run,
             writer.volumes_written,
             writer.chunks_completed,
         )
+        acquired = -1 if end is None else int(end["frames_acquired"])
+        self.notify(
+            RunClosed(
+                run=plan.run,
+                ended=acquired >= 0,
+                frames_acquired=max(acquired, 0),
+                frames_dropped=0 if end is None else int(end["frames_dropped"]),
+                frames_missing=0 if end is None else int(end["frames_missing"]),
+                volumes_saved=writer.volumes_written,
+                chunks=writer.chunks_completed,
+            )
+        )
 
     def _update_rate(self, nbytes: int) -> None:
         self._rate_bytes += nbytes
         now = time.monotonic()
         if now - self._rate_start >= 1.0:
-            self._status.set("saver.mbps", self._rate_bytes / (now - self._rate_start) / 1e6)
+            self._status.mbps = self._rate_bytes / (now - self._rate_start) / 1e6
             self._rate_bytes = 0
             self._rate_start = now

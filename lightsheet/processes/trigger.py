@@ -13,10 +13,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from lightsheet.config import TriggerConfig
 from lightsheet.hardware.trigger.lines import Abort, Duration, Trigger
 from lightsheet.hardware.trigger.port import TriggerPort, TriggerPortError, open_trigger_port
 from lightsheet.hardware.trigger.session import PortLost, SessionState, TriggerSession
-from lightsheet.processes.commands import TriggerCommand
+from lightsheet.processes.commands import FinishTrigger, TriggerState
+from lightsheet.processes.status import CameraStatus, TriggerStatus
+from lightsheet.runtime.commands import CommandRefused
 from lightsheet.runtime.events import LoggedEvent
 from lightsheet.runtime.status import StatusBoard
 from lightsheet.runtime.worker import Worker
@@ -24,34 +27,20 @@ from lightsheet.runtime.worker import Worker
 POLL_S = 0.02
 DURATION_SOURCES = ("none", "config", "cli", "device")
 
-TRIGGER_STATUS = (
-    "trigger.ack",  # seq of the last command applied
-    "trigger.armed",  # run armed
-    "trigger.fired",  # run whose acquisition the trigger started (wait) or that we announced
-    "trigger.time",  # time.time() of that moment
-    "trigger.first_frame_id",
-    "trigger.duration_s",  # the duration that stands (-1: none)
-    "trigger.duration_source",  # index into DURATION_SOURCES
-    "trigger.abort",  # run the device aborted
-    "trigger.port_lost",  # run during which the link broke
-    "trigger.ignored",  # messages ignored in this run (wrong moment, garbage)
-    "trigger.invalid_lines",
-)
-
 
 class TriggerWorker(Worker):
     """Owns the trigger port; never blocks longer than one poll, whatever the device sends."""
 
     def __init__(
         self,
-        trigger_config: Any,
+        trigger_config: TriggerConfig,
         status: StatusBoard,
         gate: LoggedEvent,
         **worker_kwargs: Any,
     ) -> None:
         super().__init__("trigger", **worker_kwargs)
         self._config = trigger_config
-        self._status = status
+        self._board = status
         self._gate = gate
 
     @property
@@ -61,21 +50,32 @@ class TriggerWorker(Worker):
     # -- child side ---------------------------------------------------------------------------
 
     def setup(self) -> None:
+        self._status = self._board.section(TriggerStatus)
+        self._camera = self._board.section(CameraStatus)
         cfg = self._config
+        if cfg.port is None:
+            raise ValueError("trigger.port is not set")
         self._port: TriggerPort = open_trigger_port(cfg.port, cfg.baudrate, cfg.timeout_s)
         self._session: TriggerSession | None = None
         self._run = 0
         self.log.info("trigger port %s open (%s mode)", cfg.port, cfg.mode)
 
-    def on_settings(self, settings: object) -> None:
-        assert isinstance(settings, TriggerCommand)
-        command = settings
-        if command.action == "arm":
+    def on_settings(self, settings: object) -> object:
+        if not isinstance(settings, TriggerState):
+            raise CommandRefused(f"not a trigger state: {type(settings).__name__}")
+        if settings.run != self._run:
             self._finish(0)
-            self._arm(command)
-        elif command.action == "finish" and command.run == self._run:
+            if settings.run:
+                self._arm(settings)
+            self._run = settings.run
+        return None
+
+    def on_command(self, command: object) -> object:
+        if not isinstance(command, FinishTrigger):
+            raise CommandRefused(f"unknown trigger command {type(command).__name__}")
+        if command.run == self._run:
             self._finish(command.volumes_saved)
-        self._status.set("trigger.ack", command.seq)
+        return None
 
     def step(self) -> None:
         session = self._session
@@ -87,23 +87,24 @@ class TriggerWorker(Worker):
                 self.stop_event.wait(POLL_S)
             return
         event = session.poll(POLL_S)
+        status = self._status
         if isinstance(event, Trigger):
             self._publish_duration(session)
-            self._status.set("trigger.time", time.time())
-            self._status.set("trigger.fired", self._run)
+            status.time = time.time()
+            status.fired = self._run
             self._gate.set()
         elif isinstance(event, Duration):
             self._publish_duration(session)
         elif isinstance(event, Abort):
-            self._status.set("trigger.abort", self._run)
-        elif isinstance(event, PortLost) and self._status.get("trigger.port_lost") != self._run:
+            status.abort = self._run
+        elif isinstance(event, PortLost) and status.port_lost != self._run:
             self.log.error("trigger port %s lost during run %d", self._port.name, self._run)
-            self._status.set("trigger.port_lost", self._run)
+            status.port_lost = self._run
         self._watch_first_frame(session)
         if session.mode == "send" and not session.awaiting_duration():
             self._publish_duration(session)
-        self._status.set("trigger.ignored", session.ignored_messages)
-        self._status.set("trigger.invalid_lines", self._port.invalid_lines)
+        status.ignored = session.ignored_messages
+        status.invalid_lines = self._port.invalid_lines
 
     def teardown(self) -> None:
         port = getattr(self, "_port", None)
@@ -112,18 +113,17 @@ class TriggerWorker(Worker):
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _arm(self, command: TriggerCommand) -> None:
-        self._run = command.run
-        for name in ("trigger.fired", "trigger.abort", "trigger.port_lost"):
-            self._status.set(name, 0)
-        self._status.set("trigger.first_frame_id", -1)
-        self._status.set("trigger.duration_s", -1)
+    def _arm(self, state: TriggerState) -> None:
+        self._run = state.run
+        status = self._status
+        status.reset(TriggerStatus.fired, TriggerStatus.abort, TriggerStatus.port_lost)
+        status.reset(TriggerStatus.first_frame_id, TriggerStatus.duration_s)
         session = TriggerSession(
             self._config.mode,
             self._port,
-            command.duration_s,
+            state.duration_s,
             self._config.timeout_s,
-            configured_source=command.duration_source,
+            configured_source=state.duration_source,
         )
         self._session = session
         self._publish_duration(session)
@@ -132,28 +132,28 @@ class TriggerWorker(Worker):
         except TriggerPortError as exc:
             self.log.error("could not arm: %s", exc)
         if self._port.lost:
-            self._status.set("trigger.port_lost", self._run)
-        self._status.set("trigger.armed", self._run)
+            status.port_lost = self._run
 
     def _watch_first_frame(self, session: TriggerSession) -> None:
         expected = SessionState.TRIGGERED if session.mode == "wait" else SessionState.ARMED
         if session.state is not expected:
             return
-        if self._status.get("camera.run") != self._run:
+        camera = self._camera
+        if camera.run != self._run:
             return
-        first = self._status.get("camera.first_frame_id")
-        if self._status.get("camera.last_frame_id") < 0 or first < 0:
+        first = camera.first_frame_id
+        if camera.last_frame_id < 0 or first < 0:
             return
-        session.on_first_frame(int(first))
-        self._status.set("trigger.first_frame_id", first)
+        session.on_first_frame(first)
+        self._status.first_frame_id = first
         if session.mode == "send":
-            self._status.set("trigger.time", time.time())
-            self._status.set("trigger.fired", self._run)
+            self._status.time = time.time()
+            self._status.fired = self._run
 
     def _publish_duration(self, session: TriggerSession) -> None:
         duration, source = session.resolve_duration()
-        self._status.set("trigger.duration_s", -1 if duration is None else duration)
-        self._status.set("trigger.duration_source", DURATION_SOURCES.index(source))
+        self._status.duration_s = -1 if duration is None else duration
+        self._status.duration_source = DURATION_SOURCES.index(source)
 
     def _finish(self, volumes_saved: int) -> None:
         session = self._session

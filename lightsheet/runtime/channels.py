@@ -140,3 +140,16 @@ class LoggedQueue:
     def cancel_join_thread(self) -> None:
         """Let this process exit without flushing what it put (the reader may be gone)."""
         self._queue.cancel_join_thread()
+
+    def flush(self, timeout_s: float) -> bool:
+        """No more puts; wait up to ``timeout_s`` for what was put to reach the pipe.
+
+        False when the reader does not take it in time (the items are then abandoned).
+        """
+        self._queue.close()  # the feeder thread writes what is buffered, then ends
+        # Joined directly: after cancel_join_thread() the queue's own join_thread() is a no-op.
+        feeder = getattr(self._queue, "_thread", None)
+        if feeder is None:
+            return True
+        feeder.join(timeout_s)
+        return not feeder.is_alive()

@@ -10,7 +10,8 @@ One record per line::
 Timestamps are UTC (the trailing ``Z``), so lines stay sortable as text across daylight-saving
 changes and across processes. Session folder names (``YYYYMMDD-HHMMSS``) are in local time,
 because an operator looks for a session by the time on the wall clock. The kind is LOG for
-ordinary records; LoggedEvent and the control queues pass ``extra={"kind": "EVENT"|"QUEUE"}``.
+ordinary records; LoggedEvent and the control queues pass ``extra={"kind": "EVENT"|"QUEUE"}``,
+and every command sent to a process and its reply is a CMD line (``lightsheet.runtime.commands``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-KINDS = ("LOG", "EVENT", "QUEUE")
+KINDS = ("LOG", "EVENT", "QUEUE", "CMD")
 CONTINUATION = "    "
 _SESSION_RE = re.compile(r"^(\d{8}-\d{6})(?:-(\d+))?$")
 _RECORD_START_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")

@@ -36,7 +36,6 @@ class PreviewSpec:
     capacity: int  # elements of the image slot
     dark_capacity: int  # elements of the dark-frame slot
     dtype: str
-    max_rate_hz: float
 
     def attach(self) -> PreviewBuffer:
         return PreviewBuffer(self, attach_block(self.shm_name), owner=False)
@@ -59,20 +58,14 @@ class PreviewBuffer:
         )
 
     @classmethod
-    def create(
-        cls, ident: str, capacity: int, dark_capacity: int, dtype: str, max_rate_hz: float
-    ) -> PreviewBuffer:
+    def create(cls, ident: str, capacity: int, dark_capacity: int, dtype: str) -> PreviewBuffer:
         itemsize = np.dtype(dtype).itemsize
         size = _HEADER_BYTES + _round_up(capacity * itemsize) + _round_up(dark_capacity * itemsize)
         shm = create_block("preview", ident, size)
-        spec = PreviewSpec(shm.name, capacity, dark_capacity, np.dtype(dtype).str, max_rate_hz)
+        spec = PreviewSpec(shm.name, capacity, dark_capacity, np.dtype(dtype).str)
         buffer = cls(spec, shm, owner=True)
         buffer._header[()] = np.zeros((), dtype=_HEADER)
         return buffer
-
-    @property
-    def max_rate_hz(self) -> float:
-        return self.spec.max_rate_hz
 
     # -- writer (the dispatcher) --------------------------------------------------------------
 

@@ -115,6 +115,28 @@ class Supervisor:
         if fault is not None:
             self._report(fault)
 
+    def replace(self, worker: Worker) -> Worker:
+        """Stop the running worker of ``worker.name`` and start ``worker`` in its place.
+
+        For settings that need a new process (another DAQ board, another trigger port) without
+        stopping the rest of the rig. The old worker must stop cleanly; one that has to be
+        terminated is a fault like any other. Returns the old worker.
+        """
+        with self._lock:
+            if self._fault is not None or self._halt.is_set():
+                raise RuntimeError(f"cannot replace {worker.name}: the supervisor is stopping")
+            old = self._workers.get(worker.name)
+            if old is None:
+                raise ValueError(f"no worker named {worker.name} to replace")
+            self._stop_one(old)
+            if self._fault is not None:
+                raise RuntimeError(f"{worker.name} did not stop cleanly: {self._fault.reason}")
+            self._workers[worker.name] = worker
+            worker.start()
+            self._states[worker.name] = RUNNING
+            _log.info("replaced %s (pid %d)", worker.name, worker.pid)
+        return old
+
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until every child is gone (after a fault or a stop); True when they are."""
         return self._done.wait(timeout)
@@ -141,12 +163,15 @@ class Supervisor:
 
     def _watch(self) -> None:
         while not self._halt.is_set():
-            running = [w for w in self._workers.values() if self._states[w.name] == RUNNING]
+            with self._lock:
+                running = [w for w in self._workers.values() if self._states[w.name] == RUNNING]
             if not running:
                 return
             ready = set(wait_ready([w.sentinel for w in running], MONITOR_POLL_S))
             fault = None
             for worker in running:
+                if self._workers.get(worker.name) is not worker:
+                    continue  # replaced meanwhile: its exit was the replacement's business
                 # Only a ready sentinel counts as an exit: a worker that died after the wait
                 # returned is classified on the next pass, never mistaken for a clean stop.
                 exited = worker.sentinel in ready
@@ -159,12 +184,16 @@ class Supervisor:
                     fault = Fault(worker.name, reason, worker.exitcode, time.time())
                     break
                 if exited:
-                    self._states[worker.name] = STOPPED
-                    _log.info("%s stopped by itself", worker.name)
+                    with self._lock:
+                        if self._workers.get(worker.name) is worker:
+                            self._states[worker.name] = STOPPED
+                            _log.info("%s stopped by itself", worker.name)
             if fault is not None:
                 with self._lock:
                     if self._halt.is_set():
                         return  # the owner is stopping; its shutdown handles this exit
+                    if self._workers.get(fault.process) is not worker:
+                        continue  # a replaced worker: not a fault of the rig
                     self._record(fault)
                     self._shutdown()
                 self._report(fault)

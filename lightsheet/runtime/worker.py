@@ -23,18 +23,27 @@ import multiprocessing as mp
 import os
 import queue
 import signal
-import sys
 import threading
 import time
 from multiprocessing.connection import wait as wait_ready
 from pathlib import Path
 from typing import Any
 
-from lightsheet.runtime.channels import SettingsChannel
+from lightsheet.runtime.channels import LoggedQueue, SettingsChannel
+from lightsheet.runtime.commands import (
+    DEFERRED,
+    CommandRefused,
+    Envelope,
+    MessageKind,
+    Notice,
+    Reply,
+    log_cmd,
+)
 from lightsheet.runtime.events import LoggedEvent
 from lightsheet.runtime.logs import process_logger, setup_process_logging
 
 ORPHAN_TEARDOWN_S = 1.5  # teardown budget after the main process died (the issue asks < 2 s)
+OUTBOX_FLUSH_S = 0.5  # at exit, replies still queued get this long to reach the pipe
 EXIT_FAILED = 1
 EXIT_ORPHAN_TIMEOUT = 70  # teardown after the main process died did not finish in time
 _REASON_BYTES = 512
@@ -81,12 +90,15 @@ class Worker(abc.ABC):
         self.stop_timeout_s = stop_timeout_s
         self.stop_event = LoggedEvent(f"{name}.stop")
         self.settings = SettingsChannel(f"{name}.settings")
+        self.commands = LoggedQueue(f"{name}.commands")  # one-shot commands, in order
+        self.outbox = LoggedQueue(f"{name}.outbox")  # replies and notices to the main process
         self.log: logging.Logger = process_logger(name)
         self.__beat = ctx.RawValue("d", 0.0)
         self.__phase = ctx.RawValue("i", Phase.NEW)
         self.__reason = ctx.RawArray("c", _REASON_BYTES)
         self.__process: Any = None
         self.__started_at: float | None = None
+        self.__current: tuple[int, MessageKind] = (0, "state")
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -105,9 +117,18 @@ class Worker(abc.ABC):
     def step(self) -> None:
         """One short iteration of the work; wait on something with a timeout rather than spin."""
 
-    def on_settings(self, settings: object) -> None:
-        """Apply the newest settings without a restart; called between steps."""
-        self.log.warning("%s has no settings handler; ignored %r", type(self).__name__, settings)
+    def on_settings(self, settings: object) -> object:
+        """Apply the newest desired state without a restart; called between steps.
+
+        The return value goes back to the sender with the acknowledgement; raise
+        ``CommandRefused`` to refuse (the process goes on), return ``DEFERRED`` to answer later
+        with :meth:`reply`.
+        """
+        raise CommandRefused(f"{self.name} takes no settings")
+
+    def on_command(self, command: object) -> object:
+        """Apply one one-shot command (same return rules as :meth:`on_settings`)."""
+        raise CommandRefused(f"{self.name} takes no commands ({type(command).__name__})")
 
     def teardown(self) -> None:  # noqa: B027 (optional hook: nothing to release by default)
         """Put hardware in a safe state, release shared memory. Always runs, even after a failure
@@ -116,6 +137,26 @@ class Worker(abc.ABC):
     def beat(self) -> None:
         """Tell the Supervisor this process is alive (the loop does it before every step)."""
         self.__beat.value = time.monotonic()
+
+    @property
+    def current_seq(self) -> tuple[int, MessageKind]:
+        """The number and kind of the message being handled (for a later :meth:`reply`)."""
+        return self.__current
+
+    def reply(
+        self, seq: tuple[int, MessageKind], value: object = None, refused: str | None = None
+    ) -> None:
+        """Answer message ``seq`` (from :attr:`current_seq`) whose handler returned DEFERRED."""
+        number, kind = seq
+        answer = Reply(number, kind, refused is None, value, refused or "")
+        log_cmd(self.log, "answered %s", answer)  # before it leaves: the log never lags the reply
+        self.outbox.put(answer)
+
+    def notify(self, message: object) -> None:
+        """Tell the main process something it did not ask for (e.g. a run's files are closed)."""
+        notice = Notice(message)
+        log_cmd(self.log, "sent %s", notice)
+        self.outbox.put(notice)
 
     # -- main-process API ----------------------------------------------------------------------
 
@@ -133,7 +174,12 @@ class Worker(abc.ABC):
         self.stop_event.set()
 
     def send_settings(self, settings: object) -> None:
+        """Put a desired state on the latest-wins channel (an ``Envelope`` is acknowledged)."""
         self.settings.put(settings)
+
+    def send_command(self, envelope: Envelope) -> None:
+        """Queue a one-shot command; it is applied after those queued before it."""
+        self.commands.put(envelope)
 
     @property
     def started(self) -> bool:
@@ -199,6 +245,9 @@ class Worker(abc.ABC):
         # Ctrl-C reaches every process of the terminal's group; the main process decides.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         self.log = setup_process_logging(self.name, self.log_dir, self.log_level)
+        # Replies may sit unread in the pipe (a large one, a main process gone): never let them
+        # keep this process from exiting (see __exit).
+        self.outbox.cancel_join_thread()
         self.__orphaned = threading.Event()
         self.__torn_down = threading.Event()
         self.__stage = "start"
@@ -222,6 +271,7 @@ class Worker(abc.ABC):
                 self.__record_failure(exc)
         self.__enter(Phase.DONE, "exit")
         self.__torn_down.set()
+        self.outbox.flush(OUTBOX_FLUSH_S)
         self.__exit(failed, terminated)
 
     def __run_until_stopped(self) -> bool:
@@ -245,6 +295,7 @@ class Worker(abc.ABC):
             self.beat()
             if self.settings.poll():
                 self.__apply_settings()
+            self.__apply_commands()
             self.__stage = "step"
             self.step()
         if not self.__orphaned.is_set():
@@ -256,7 +307,31 @@ class Worker(abc.ABC):
         except queue.Empty:
             return  # lost with a sender that died mid-put; the channel logged it
         self.__stage = "on_settings"
-        self.on_settings(value)
+        if isinstance(value, Envelope):
+            self.__dispatch(value, self.on_settings)
+        else:  # a bare value from a sender that wants no answer
+            self.on_settings(value)
+
+    def __apply_commands(self) -> None:
+        while True:
+            try:
+                envelope = self.commands.get_nowait()
+            except queue.Empty:
+                return
+            self.__stage = "on_command"
+            self.__dispatch(envelope, self.on_command)
+
+    def __dispatch(self, envelope: Envelope, handler: Any) -> None:
+        """Apply one numbered message and answer it; a refusal is an answer, not a failure."""
+        log_cmd(self.log, "received %s", envelope)
+        self.__current = (envelope.seq, envelope.kind)
+        try:
+            value = handler(envelope.message)
+        except CommandRefused as exc:
+            self.reply(self.__current, refused=str(exc))
+            return
+        if value is not DEFERRED:
+            self.reply(self.__current, value)
 
     def __enter(self, phase: Phase, stage: str) -> None:
         self.__stage = stage
@@ -282,7 +357,9 @@ class Worker(abc.ABC):
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTERM)
         self.log.info("exiting with code %d", code)
-        sys.exit(code)
+        logging.shutdown()
+        # Nothing after teardown may delay the exit (an unread queue, a non-daemon thread).
+        os._exit(code)
 
     def __on_sigterm(self, signum: int, frame: object) -> None:
         if not self.__unwinding:

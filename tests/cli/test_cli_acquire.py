@@ -36,6 +36,25 @@ def test_acquire_then_inspect(tmp_path: Path) -> None:
     assert "stop reason:   completed" in inspect.stdout
 
 
+def test_logs_show_every_command_to_each_process_and_its_answer(tmp_path: Path) -> None:
+    config = write_config(small_rig(4), tmp_path / "rig.yaml")
+    run = tmp_path / "run"
+    result = lightsheet("acquire", "--config", str(config), "--volumes", "2", "--out", str(run))
+    assert result.returncode == 0, result.stderr
+    timeline = lightsheet("logs", str(run)).stdout.splitlines()
+    commands = [line for line in timeline if " CMD " in line]
+    for process in ("camera", "scanner", "dispatcher", "saver"):
+        sent = [line.split(" CMD ")[1] for line in commands if f" main INFO CMD → {process} " in line]
+        assert sent, f"nothing sent to {process}"
+        for line in sent:  # "→ camera state #3 CameraState(...)"
+            kind, number = line.split()[2:4]
+            mine = [c for c in commands if f" {process} " in c and f"{kind} {number} " in c]
+            assert any("received" in c for c in mine), (process, line)
+            assert any("answered" in c for c in mine), (process, line)
+            assert any(f"← {process} {kind} {number} ok" in c for c in commands), (process, line)
+    assert any("← saver notice RunClosed(run=" in line for line in commands)
+
+
 def test_acquire_refuses_a_non_empty_folder_unless_overwrite(tmp_path: Path) -> None:
     config = write_config(small_rig(2), tmp_path / "rig.yaml")
     run = tmp_path / "run"

@@ -70,8 +70,15 @@ def close_window(qtbot, window) -> None:
 
 
 @pytest.fixture
-def rig(tmp_path: Path) -> RigConfig:
-    return gui_rig(tmp_path)
+def rig(request: pytest.FixtureRequest, tmp_path: Path) -> RigConfig:
+    """The small GUI rig; ``indirect`` parametrisation passes config changes (a dict)."""
+    changes = getattr(request, "param", None) or {}
+    if "camera" in changes:
+        merged = gui_rig(tmp_path).camera.model_dump()
+        for key, value in changes["camera"].items():
+            merged[key] = {**merged[key], **value} if isinstance(value, dict) else value
+        changes = {**changes, "camera": merged}
+    return gui_rig(tmp_path, **changes)
 
 
 @pytest.fixture

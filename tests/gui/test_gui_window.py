@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -98,6 +100,23 @@ def test_three_volumes_reach_the_disk_with_zero_drops(qtbot, window) -> None:
     assert "dropped 0" in window.status.dropped.text()
     assert "fps" in window.status.frame_rate.text()
     assert window.status.disk.text().startswith("free ")
+
+
+@pytest.mark.parametrize("rig", [{"camera": {"simulated": {"drop_frame_ids": [7]}}}], indirect=True)
+def test_a_run_from_the_volumetric_preview_reports_its_own_counts(qtbot, window) -> None:
+    """The preview restarts as soon as the run ends: none of its frames may count for the run."""
+    set_mode(qtbot, window, "volumetric")
+    saving = window.saving_dock
+    saving.by_volumes.setChecked(True)
+    saving.volumes.setValue(4)
+    folder = saving.run_folder()
+    with qtbot.waitSignal(window.runner.finished, timeout=60_000) as finished:
+        assert window.start_acquisition()
+    outcome = finished.args[0]
+    assert outcome.status == "dropped", outcome
+    metadata = json.loads((folder / "metadata.json").read_text())
+    assert (metadata["frames_acquired"], metadata["frames_missing"]) == (20, 1)
+    assert metadata["stop_reason"] == "completed"
 
 
 def test_a_killed_camera_shows_the_dialog_and_a_red_light(qtbot, window) -> None:

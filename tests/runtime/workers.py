@@ -10,6 +10,7 @@ import multiprocessing as mp
 import threading
 from typing import Any
 
+from lightsheet.runtime.commands import DEFERRED, CommandRefused
 from lightsheet.runtime.events import LoggedEvent
 from lightsheet.runtime.shm import create_block, release_block
 from lightsheet.runtime.worker import Worker
@@ -110,3 +111,41 @@ class StuckWorker(Worker):
         if self.stuck_in == "teardown":
             self.log.info("teardown hangs")
             threading.Event().wait()
+
+
+class CommandWorker(Worker):
+    """Answers numbered messages: states are stored, ``"later"`` is answered after a few steps,
+    ``"refuse"`` is refused with a reason, ``"big"`` answers with a large array."""
+
+    def __init__(self, name: str, log_dir: Any, **kwargs: Any) -> None:
+        super().__init__(name, log_dir, **kwargs)
+        self.applied = mp.get_context("spawn").RawValue("q", -1)
+        self.settings_calls = mp.get_context("spawn").RawValue("q", 0)
+
+    def setup(self) -> None:
+        self._later: list[Any] = []
+
+    def on_settings(self, settings: object) -> object:
+        assert isinstance(settings, int)
+        self.applied.value = settings
+        self.settings_calls.value += 1
+        return settings * 10
+
+    def on_command(self, command: object) -> object:
+        if command == "refuse":
+            raise CommandRefused("the shutter is jammed")
+        if command == "later":
+            self._later.append(self.current_seq)
+            return DEFERRED
+        if command == "big":
+            import numpy as np
+
+            return np.arange(200_000, dtype=np.float64)  # far more than a pipe holds
+        if command == "notice":
+            self.notify(("hello", self.name))
+        return f"did {command}"
+
+    def step(self) -> None:
+        if self._later:
+            self.reply(self._later.pop(0), "done later")
+        self.stop_event.wait(0.01)

@@ -1,0 +1,241 @@
+"""The rig's processes and shared memory: created together, started together, released together.
+
+The Pipeline creates every shared-memory block before it spawns a child (frame ring, volume ring,
+preview buffer, the simulated board's link), builds one worker per process with one typed
+``ProcessLink`` each, and hands them to the Supervisor. It owns their lifetime: ``close()``
+stops every process in order and unlinks every block, on every exit path. A setting that needs a
+new process (another DAQ board, another trigger port, another camera backend) restarts only that
+process (``restart``); one that needs bigger rings needs a new Pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lightsheet.app.planning import PIXEL_DTYPE, RingGeometry, frame_shape
+from lightsheet.app.planning import z_positions_um as planned_z
+from lightsheet.config import RigConfig
+from lightsheet.hardware.daq.factory import BoardLink, create_board_link
+from lightsheet.processes.camera import CameraWorker
+from lightsheet.processes.commands import (
+    CameraState,
+    DispatcherState,
+    FinishRun,
+    FinishTrigger,
+    MeasurePiezo,
+    SaverState,
+    ScannerState,
+    TakeDark,
+    TriggerState,
+)
+from lightsheet.processes.dispatcher import DispatcherWorker
+from lightsheet.processes.frames import FRAME_META, volume_meta_dtype
+from lightsheet.processes.saver import SaverWorker
+from lightsheet.processes.scanner import ScannerWorker
+from lightsheet.processes.status import SCHEMAS
+from lightsheet.processes.trigger import TriggerWorker
+from lightsheet.runtime.events import LoggedEvent
+from lightsheet.runtime.preview import PreviewBuffer
+from lightsheet.runtime.process_link import ProcessLink
+from lightsheet.runtime.ring import Ring, RingCounters
+from lightsheet.runtime.status import StatusBoard
+from lightsheet.runtime.supervisor import Fault, Supervisor
+from lightsheet.runtime.worker import Worker
+
+log = logging.getLogger("lightsheet.pipeline")
+
+# Hardware first: the scanner drives lasers and galvos to safe values before anything else stops;
+# the dispatcher drains the frame ring before the saver closes its files.
+STOP_ORDER = ("scanner", "trigger", "camera", "dispatcher", "saver")
+RESTARTABLE = ("scanner", "trigger", "camera")
+
+CameraLink = ProcessLink[CameraState, FinishRun]
+ScannerLink = ProcessLink[ScannerState, MeasurePiezo]
+DispatcherLink = ProcessLink[DispatcherState, TakeDark]
+SaverLink = ProcessLink[SaverState, None]
+TriggerLink = ProcessLink[TriggerState, FinishTrigger]
+
+
+class Pipeline:
+    """Shared memory, workers, links and the Supervisor of one rig config."""
+
+    def __init__(
+        self,
+        config: RigConfig,
+        log_dir: Path,
+        on_fault: Callable[[Fault], None],
+        on_notice: Callable[[str, Any], None],
+    ) -> None:
+        self.config = config
+        self.log_dir = Path(log_dir)
+        self.geometry = RingGeometry.of(config)
+        self._on_fault = on_fault
+        self._on_notice = on_notice
+        self._blocks: list[Ring | PreviewBuffer] = []
+        self._board_link: BoardLink | None = None
+        self.supervisor: Supervisor | None = None
+        self.status = StatusBoard(SCHEMAS)
+        self.gate = LoggedEvent("start_gate")  # opened by the trigger process on TRIGGER
+        self.links: dict[str, ProcessLink[Any, Any]] = {}
+
+    # -- life cycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Create the shared memory, spawn every process and wait for nothing: they start paused."""
+        try:
+            self._create_blocks()
+            workers = [self._build(name) for name in self.process_names()]
+            self.supervisor = Supervisor(
+                workers,
+                stop_order=[n for n in STOP_ORDER if n in self.process_names()],
+                on_fault=self._on_fault,
+            )
+            self.supervisor.start()
+            for worker in workers:
+                self._link(worker)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop every process in order and release all shared memory. Safe to call twice."""
+        if self.supervisor is not None:
+            self.supervisor.stop()
+        for link in self.links.values():
+            link.stop()
+        while self._blocks:
+            self._blocks.pop().close()
+        if self._board_link is not None:
+            self._board_link.close()
+            self._board_link = None
+
+    def restart(self, name: str, config: RigConfig) -> None:
+        """Replace one process by a new one built from ``config`` (the rest keep running)."""
+        if name not in RESTARTABLE or self.supervisor is None:
+            raise ValueError(f"{name} cannot be restarted on its own")
+        self.config = config
+        worker = self._build(name)
+        log.info("restarting the %s process for its new settings", name)
+        self.supervisor.replace(worker)
+        self.links[name].rebind(worker)
+
+    def process_names(self) -> list[str]:
+        names = ["scanner", "camera", "dispatcher", "saver"]
+        if self.config.trigger.mode != "none":
+            names.insert(1, "trigger")
+        return names
+
+    # -- what the rest of the app reads -----------------------------------------------------------
+
+    @property
+    def fault(self) -> Fault | None:
+        return None if self.supervisor is None else self.supervisor.fault
+
+    @property
+    def running(self) -> bool:
+        return self.supervisor is not None and self.fault is None
+
+    def problem(self) -> str | None:
+        fault = self.fault
+        return None if fault is None else f"{fault.process} failed: {fault.reason}"
+
+    @property
+    def camera(self) -> CameraLink:
+        return self.links["camera"]
+
+    @property
+    def scanner(self) -> ScannerLink:
+        return self.links["scanner"]
+
+    @property
+    def dispatcher(self) -> DispatcherLink:
+        return self.links["dispatcher"]
+
+    @property
+    def saver(self) -> SaverLink:
+        return self.links["saver"]
+
+    @property
+    def trigger(self) -> TriggerLink | None:
+        return self.links.get("trigger")
+
+    @property
+    def preview(self) -> PreviewBuffer:
+        return self._preview
+
+    def frame_ring_counters(self) -> RingCounters:
+        return self._frames.counters()
+
+    def board_outputs(self) -> dict[str, float] | None:
+        """What the simulated board drives on every output now (None with real hardware)."""
+        return None if self._board_link is None else self._board_link.outputs()
+
+    def process_pids(self) -> dict[str, int]:
+        if self.supervisor is None:
+            return {}
+        workers = self.supervisor.workers.items()
+        return {name: w.pid for name, w in workers if w.pid is not None}
+
+    def process_states(self) -> dict[str, str]:
+        return {} if self.supervisor is None else self.supervisor.states()
+
+    # -- building -------------------------------------------------------------------------------
+
+    def _create_blocks(self) -> None:
+        geometry = self.geometry
+        self._frames = Ring.create(
+            "frames", (geometry.sensor_pixels,), PIXEL_DTYPE, geometry.frame_slots, FRAME_META,
+            blocking=False,
+        )  # fmt: skip
+        self._blocks.append(self._frames)
+        self._volumes = Ring.create(
+            "volumes", (geometry.volume_pixels,), PIXEL_DTYPE, geometry.volume_slots,
+            volume_meta_dtype(geometry.planes), blocking=True,
+        )  # fmt: skip
+        self._blocks.append(self._volumes)
+        self._preview = PreviewBuffer.create(
+            "0", geometry.volume_pixels, geometry.sensor_pixels, PIXEL_DTYPE
+        )
+        self._blocks.append(self._preview)
+        self._board_link = create_board_link(self.config.daq)
+        log.info("shared memory: %s", geometry.describe())
+
+    def _build(self, name: str) -> Worker:
+        config = self.config
+        common: dict[str, Any] = {"log_dir": self.log_dir, "log_level": config.logging.level}
+        link = None if self._board_link is None else self._board_link.name
+        if name == "scanner":
+            return ScannerWorker(
+                config.daq, self.status, ScannerState("paused"), link, self.gate, **common
+            )
+        if name == "camera":
+            calibration = config.scanning.calibration
+            return CameraWorker(
+                self._frames.spec,
+                self.status,
+                CameraState("paused", config.camera),
+                planned_z(config, config.scanning.mode),
+                daq_link=link,
+                calibration=(calibration.z_galvo_slope_v_per_um, calibration.z_galvo_offset_v),
+                gate=self.gate,
+                **common,
+            )
+        if name == "dispatcher":
+            height, width = frame_shape(config)
+            return DispatcherWorker(
+                self._frames.spec, self._volumes.spec, self._preview.spec, self.status,
+                DispatcherState("idle", 1, height, width), **common,
+            )  # fmt: skip
+        if name == "saver":
+            return SaverWorker(self._volumes.spec, self.status, **common)
+        if name == "trigger":
+            return TriggerWorker(config.trigger, self.status, self.gate, **common)
+        raise ValueError(f"unknown process {name!r}")
+
+    def _link(self, worker: Worker) -> None:
+        link: ProcessLink[Any, Any] = ProcessLink(worker, self.problem, self._on_notice)
+        self.links[worker.name] = link
+        link.start()

@@ -1,0 +1,160 @@
+"""Volumes of one run assembled by frame id into volume-ring slots: the dispatcher's core.
+
+A frame's place comes only from its id (volume = id // planes, plane = id % planes), never from
+the order of arrival, so a missing frame leaves a recorded gap and every later plane stays where
+it belongs. Copying a frame into its volume slot is the one copy on the data path, and the dark
+subtraction happens in that same pass. Everything here belongs to one run: a new run gets a new
+``RunAssembly``, so nothing half-built can ever merge into the next run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from lightsheet.processes.commands import RunPlan
+from lightsheet.processes.frames import KIND_END, KIND_FRAME, copy_frame, empty_frame_table, volume_view
+from lightsheet.runtime.ring import Ring, Slot
+
+WRITE_TIMEOUT_S = 0.2
+
+
+class Stopped(Exception):
+    """The process was asked to stop while it waited for the saver."""
+
+
+@dataclass
+class _Volume:
+    index: int
+    slot: Slot
+    table: np.ndarray
+
+
+class RunAssembly:
+    """The volumes of one run, handed to the saver in order, gaps recorded.
+
+    ``wait_slot`` is called while waiting for the saver to free a slot (a heartbeat); it raises
+    ``Stopped`` when the process must stop. ``on_volume`` sees each volume before it is handed
+    on (the preview).
+    """
+
+    def __init__(
+        self,
+        plan: RunPlan,
+        volumes: Ring,
+        log: logging.Logger,
+        wait_slot: Callable[[], None],
+        on_volume: Callable[[np.ndarray, int], None] | None = None,
+    ) -> None:
+        self.plan = plan
+        self._ring = volumes
+        self._log = log
+        self._wait_slot = wait_slot
+        self._on_volume = on_volume
+        self._current: _Volume | None = None
+        self.next_volume = 0
+        self.missing = 0  # planes handed on empty
+        self.closed = False
+
+    def place(self, frame: np.ndarray, frame_id: int, camera_ts: float, host_ts: float,
+              dark: np.ndarray | None) -> None:  # fmt: skip
+        planes = self.plan.planes
+        volume, plane = divmod(frame_id, planes)
+        if self._current is not None and self._current.index < volume:
+            self._push()
+        # Whole volumes whose frames never arrived are saved as gaps, keeping t aligned with time.
+        while self._current is None and self.next_volume < volume:
+            self._open(self.next_volume)
+            self._push()
+        if self._current is None:
+            if volume < self.next_volume:
+                self._log.error(
+                    "frame %d arrived after its volume %d was saved; ignored", frame_id, volume
+                )
+                return
+            self._open(volume)
+        current = self._current
+        assert current is not None
+        plan = self.plan
+        view = volume_view(current.slot.data, planes, plan.height, plan.width)
+        copy_frame(frame, view[plane], dark)
+        row = current.table[plane]
+        row["frame_id"] = frame_id
+        row["camera_ts"] = camera_ts
+        row["host_ts"] = host_ts
+        row["present"] = True
+        if plane == planes - 1:
+            self._push()
+
+    def finish(self, last_frame_id: int, frames_acquired: int, frames_dropped: int) -> None:
+        """The run ended after ``last_frame_id``: hand on every volume up to it, then the end.
+
+        Volumes whose frames were lost at the very end are saved as gaps; planes after the last
+        frame were never part of the run. ``frames_acquired`` -1 means the run was cut off
+        before the camera said how many frames it took.
+        """
+        last_volume = last_frame_id // self.plan.planes if last_frame_id >= 0 else -1
+        if self._current is not None:
+            self._push()
+        while self.next_volume <= last_volume:
+            self._open(self.next_volume)
+            self._push()
+        marker = self._take_slot()
+        meta = marker.meta
+        meta["kind"] = KIND_END
+        meta["run"] = self.plan.run
+        meta["frames_acquired"] = frames_acquired
+        meta["frames_dropped"] = frames_dropped
+        meta["frames_missing"] = self.missing
+        self._ring.commit(marker)
+        self.closed = True
+
+    def flush(self) -> None:
+        """Hand on a partly assembled volume (stop, fault): its missing planes are gaps."""
+        if self._current is not None:
+            self._push()
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _take_slot(self) -> Slot:
+        while True:
+            slot = self._ring.acquire_write(WRITE_TIMEOUT_S)
+            if slot is not None:
+                return slot
+            self._wait_slot()  # waiting on a slow saver is back-pressure, not a hang
+
+    def _open(self, index: int) -> None:
+        table = empty_frame_table(index, self.plan.planes)
+        self._current = _Volume(index, self._take_slot(), table)
+
+    def _push(self) -> None:
+        current, self._current = self._current, None
+        assert current is not None
+        plan = self.plan
+        table = current.table
+        missing = ~table["present"]
+        view = volume_view(current.slot.data, plan.planes, plan.height, plan.width)
+        if missing.any():
+            view[missing] = 0
+            self.missing += int(missing.sum())
+            self._log.warning(
+                "volume %d saved with %d missing plane(s): %s",
+                current.index,
+                int(missing.sum()),
+                np.flatnonzero(missing).tolist(),
+            )
+        meta = current.slot.meta
+        meta["kind"] = KIND_FRAME
+        meta["volume"] = current.index
+        meta["run"] = plan.run
+        meta["planes"] = plan.planes
+        meta["height"] = plan.height
+        meta["width"] = plan.width
+        meta["frames"][: plan.planes] = table
+        if self._on_volume is not None:
+            self._on_volume(view, current.index)
+        self._ring.commit(current.slot)
+        self.next_volume = current.index + 1

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from lightsheet.processes.commands import RunPlan
-from lightsheet.processes.frames import KIND_END, KIND_FRAME, copy_frame, empty_frame_table, volume_view
+from lightsheet.processes.frames import (
+    KIND_END,
+    KIND_FRAME,
+    copy_frame,
+    empty_frame_table,
+    volume_view,
+)
 from lightsheet.runtime.ring import Ring, Slot
 
 WRITE_TIMEOUT_S = 0.2

@@ -44,7 +44,8 @@ def test_logs_show_every_command_to_each_process_and_its_answer(tmp_path: Path) 
     timeline = lightsheet("logs", str(run)).stdout.splitlines()
     commands = [line for line in timeline if " CMD " in line]
     for process in ("camera", "scanner", "dispatcher", "saver"):
-        sent = [line.split(" CMD ")[1] for line in commands if f" main INFO CMD → {process} " in line]
+        to_it = f" main INFO CMD → {process} "
+        sent = [line.split(" CMD ")[1] for line in commands if to_it in line]
         assert sent, f"nothing sent to {process}"
         for line in sent:  # "→ camera state #3 CameraState(...)"
             kind, number = line.split()[2:4]

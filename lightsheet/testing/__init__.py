@@ -1,8 +1,8 @@
 """Device contract suites a backend author runs against a new backend by subclassing.
 
-One pytest base class per device kind: ``CameraContract`` and ``DaqBoardContract``. Subclass
-one as ``TestSomething``, implement its factory hooks, and pytest collects every contract test for
-the new backend.
+One pytest base class per device kind: ``CameraContract``, ``DaqBoardContract`` and
+``TriggerPortContract``. Subclass one as ``TestSomething``, implement its factory hooks, and pytest
+collects every contract test for the new backend (see README, "Adding a device backend").
 
 This package needs pytest and hypothesis (``pip install lightsheet[testing]``); nothing else in
 lightsheet imports it, so the application runs without them.
@@ -20,5 +20,6 @@ pytest.register_assert_rewrite(
 
 from lightsheet.testing.camera_contract import CameraContract  # noqa: E402
 from lightsheet.testing.daq_contract import DaqBoardContract  # noqa: E402
+from lightsheet.testing.trigger_port_contract import FarEnd, TriggerPortContract  # noqa: E402
 
-__all__ = ["CameraContract", "DaqBoardContract"]
+__all__ = ["CameraContract", "DaqBoardContract", "FarEnd", "TriggerPortContract"]

@@ -14,8 +14,7 @@ from lightsheet.hardware.daq.nidaqmx_board import NiDaqBoard
 from lightsheet.hardware.daq.protocol import OUTPUT_NAMES, DaqError, DaqSettings
 from lightsheet.hardware.daq.simulated import periodic_lag_response
 from lightsheet.rehearsal import Recorder, SimulatedDevice, TaskRecord, rehearse, serve
-
-from .test_daq_contract import N_SAMPLES, SAFE, rig_config, waveforms
+from lightsheet.testing.daq_contract import N_SAMPLES, SAFE, rig_config, waveforms
 
 RATE = 20000.0
 PLANES = 8

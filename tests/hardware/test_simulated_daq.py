@@ -22,8 +22,7 @@ from lightsheet.hardware.daq.simulated_camera_side import (
 )
 from lightsheet.hardware.daq.simulated_link import SimulatedBoardLink
 from lightsheet.runtime.shm import list_blocks
-
-from .test_daq_contract import SAFE, rig_config, waveforms
+from lightsheet.testing.daq_contract import SAFE, rig_config, waveforms
 
 RATE = 20000.0
 N = 2000  # a 100 ms period

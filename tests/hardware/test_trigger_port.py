@@ -1,4 +1,10 @@
-"""The trigger port and session through a real pseudo-terminal, as a USB serial cable would be."""
+"""The trigger port and session through a real pseudo-terminal, as a USB serial cable would be.
+
+The shipped port contract (``lightsheet.testing.trigger_port_contract``) runs here against the
+pyserial backend twice: over a pty with the simulated device at the far end, and over ``loop://``.
+What follows it is what only the pyserial backend does (opening errors, exclusive use) and the
+trigger session on top of a port.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +17,16 @@ import pytest
 
 from lightsheet.hardware.trigger.lines import Abort, Duration, Trigger
 from lightsheet.hardware.trigger.port import (
+    SerialTriggerPort,
     TriggerPort,
     TriggerPortError,
     open_trigger_port,
 )
 from lightsheet.hardware.trigger.session import PortLost, SessionEvent, TriggerSession
 from lightsheet.hardware.trigger.simulated_device import SimulatedTriggerDevice
+from lightsheet.testing.trigger_port_contract import FarEnd, TriggerPortContract
+
+from .loopback_trigger import LoopbackFarEnd, LoopbackTriggerPort
 
 DEADLINE_S = 10.0
 POLL_S = 0.05
@@ -60,55 +70,29 @@ class FakeClock:
         return self.now
 
 
-# --- the port itself -------------------------------------------------------------------------
+# --- the port contract, then what only the pyserial backend does --------------------------------
 
 
-def test_lines_travel_both_ways_unchanged(
-    device: SimulatedTriggerDevice, port: TriggerPort
-) -> None:
-    assert port.send(b"ARMED\n")
-    assert port.send(b"STARTED 7")
-    assert device.wait_for_line(b"ARMED", DEADLINE_S) == b"ARMED"
-    assert device.wait_for_line(b"STARTED", DEADLINE_S) == b"STARTED 7"
-    device.send(b"TRIGGER 2.5\r\nABORT\n")
-    received: list[object] = []
-    deadline = time.monotonic() + DEADLINE_S
-    while len(received) < 2 and time.monotonic() < deadline:
-        received.extend(port.read_messages(POLL_S))
-    assert received == [Trigger(2.5), Abort()]
+class TestSerialPortOverPty(TriggerPortContract):
+    """The contract through a real pty, the simulated trigger device at the master side."""
+
+    def make_link(self) -> tuple[TriggerPort, FarEnd]:
+        device = SimulatedTriggerDevice()
+        return SerialTriggerPort(device.port, 115200, timeout_s=5.0), device
 
 
-def test_read_messages_returns_nothing_when_the_device_is_silent(port: TriggerPort) -> None:
-    assert port.read_messages(0.0) == []
-    assert port.read_messages(POLL_S) == []
-    assert not port.lost
+class TestSerialPortOverLoopUrl(TriggerPortContract):
+    """The contract over pyserial's ``loop://``, the test playing the device on the loop."""
+
+    def make_link(self) -> tuple[TriggerPort, FarEnd]:
+        port = LoopbackTriggerPort()
+        return port, LoopbackFarEnd(port)
 
 
 def test_loop_url_is_accepted_as_a_port() -> None:
     with open_trigger_port("loop://", 9600, timeout_s=1.0) as looped:
         assert looped.send(b"ABORT")
         assert looped.read_messages(DEADLINE_S) == [Abort()]
-
-
-@pytest.mark.parametrize(
-    "line",
-    [b"", b"\n", b"TWO\nLINES", b"CR\r", b"caf\xc3\xa9", b"A" * 257, "ARMED"],
-)
-def test_send_refuses_anything_but_one_printable_ascii_line(
-    port: TriggerPort, line: object
-) -> None:
-    with pytest.raises(ValueError):
-        port.send(line)  # type: ignore[arg-type]
-
-
-def test_a_port_that_is_not_open_refuses_use(device: SimulatedTriggerDevice) -> None:
-    port = open_trigger_port(device.port, 115200, timeout_s=1.0)
-    port.close()
-    port.close()
-    with pytest.raises(TriggerPortError, match="not open"):
-        port.send(b"ARMED")
-    with pytest.raises(TriggerPortError, match="not open"):
-        port.read_messages(0.0)
 
 
 def test_missing_device_gives_a_clear_error_naming_the_path() -> None:
@@ -144,20 +128,6 @@ def test_a_disconnected_device_cannot_be_opened() -> None:
         gone.disconnect()
         with pytest.raises(TriggerPortError, match=f"cannot open trigger port {path}: "):
             open_trigger_port(path, 115200, timeout_s=1.0)
-
-
-def test_port_loss_is_reported_not_raised(
-    device: SimulatedTriggerDevice, port: TriggerPort
-) -> None:
-    device.disconnect()
-    deadline = time.monotonic() + DEADLINE_S
-    while not port.lost and time.monotonic() < deadline:
-        assert port.read_messages(POLL_S) == []
-    assert port.lost
-    assert port.read_messages(POLL_S) == []
-    assert port.send(b"STOPPED 0") is False
-    port.discard_input()
-    port.close()
 
 
 # --- wait mode: the other instrument starts us -------------------------------------------------

@@ -454,7 +454,7 @@ def test_external_mode_makes_one_frame_per_trigger_at_the_z_of_the_source() -> N
         sensor_width=256,
         sensor_height=256,
         trigger_source=triggers,
-        z_source=lambda: next(z_values),
+        z_source=lambda _start: next(z_values),
     )
     with camera:
         camera.set_trigger_mode("external")
@@ -469,6 +469,31 @@ def test_external_mode_makes_one_frame_per_trigger_at_the_z_of_the_source() -> N
         planes = [best_plane(camera, f, PLANES_UM) for f in frames]
     assert planes == [40.0, 0.0, 20.0]
     assert np.diff([i.camera_ts for i in infos]) == pytest.approx(np.diff(fired), abs=1e-9)
+
+
+def test_a_late_camera_exposes_and_stamps_its_frames_the_delay_after_each_trigger() -> None:
+    triggers = QueuedTriggers()
+    starts: list[float] = []
+
+    def z_at(start: float) -> float:
+        starts.append(start)
+        return 40.0 if len(starts) == 1 else 20.0
+
+    camera = small_simulated(exposure_delay_ms=30.0, trigger_source=triggers, z_source=z_at)
+    with camera:
+        camera.set_trigger_mode("external")
+        camera.start()
+        fired = [triggers.fire(), triggers.fire()]
+        infos, frames = read_frames(camera, 2)
+        planes = [best_plane(camera, f, PLANES_UM) for f in frames]
+    assert starts == pytest.approx([t + 0.030 for t in fired], abs=1e-12)
+    assert planes == [40.0, 20.0]  # the z of the late exposure, not of the trigger
+    assert infos[1].camera_ts - infos[0].camera_ts == pytest.approx(fired[1] - fired[0], abs=1e-9)
+
+
+def test_a_negative_exposure_delay_is_refused() -> None:
+    with pytest.raises(CameraError, match="exposure_delay_ms"):
+        small_simulated(exposure_delay_ms=-1.0)
 
 
 def test_external_mode_without_a_trigger_source_refuses_to_start() -> None:

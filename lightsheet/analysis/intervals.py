@@ -17,10 +17,12 @@ from lightsheet.analysis.schedule import Schedule
 
 #: A frame is late (or early) when it is off its commanded time by more than this many intervals.
 LATE_FRACTION = 0.1
-_INLIER_FRACTION = 0.25  # frames this close to the schedule decide the fit of the camera clock
-_FIT_ROUNDS = 3
+_INLIER_FRACTION = 0.25  # frames this close to the schedule decide the camera clock's fit
+_FIT_ROUNDS = 8
 _DRIFT_BINS = 20  # stretches of the run whose promptest frame fits the clock rate
 _DRIFT_MIN_PER_BIN = 3
+#: A camera clock off the host's by more than this is the host falling behind, not a drift.
+PLAUSIBLE_DRIFT_PPM = 1000.0
 
 
 @dataclass(frozen=True)
@@ -99,20 +101,25 @@ def interval_figures(intervals: Intervals, schedule: Schedule | None) -> dict[st
 
 
 def schedule_residuals(times: FrameTimes, schedule: Schedule) -> tuple[np.ndarray, float]:
-    """How far each frame is from its commanded time (s), after fitting the camera clock's
-    offset and rate to the frames that follow the schedule; and that rate (camera s per board s).
+    """How far each frame is from its commanded time (s), and the camera clock's rate (camera
+    s per board s) fitted to the frames that follow the schedule.
 
-    Frames off schedule (a missed trigger that shifts every later frame, a stall) are left out
-    of the fit, so they stand out instead of bending it.
+    The fit starts from the first volume (a run starts aligned: the camera is armed before the
+    board plays) and grows over the frames within a quarter interval of it, so a slow clock
+    drift is followed while a slip (a missed trigger that shifts every later frame, a stall)
+    stands out instead of bending the fit.
     """
     commanded = schedule.commanded_time_s(times.ids)
     tolerance = _INLIER_FRACTION * schedule.frame_interval_s
-    offset, rate = float(np.median(times.camera_ts - commanded)), 1.0
+    first = max(schedule.frames_per_period, 3)
+    offset, rate = float(np.median((times.camera_ts - commanded)[:first])), 1.0
+    inliers = np.zeros(times.count, dtype=bool)
     for _ in range(_FIT_ROUNDS):
         residual = times.camera_ts - (offset + rate * commanded)
-        inliers = np.abs(residual) < tolerance
-        if inliers.sum() < max(2, times.count // 2):
+        grown = np.abs(residual) < tolerance
+        if grown.sum() < 2 or np.array_equal(grown, inliers):
             break
+        inliers = grown
         if np.ptp(commanded[inliers]) > 0:
             rate, offset = np.polyfit(commanded[inliers], times.camera_ts[inliers], 1)
         else:
@@ -146,7 +153,7 @@ def clock_drift(times: FrameTimes) -> dict[str, Any]:
     host is busy; its lower envelope (the promptest frame of each stretch of the run) is what
     both clocks agree on, so the rate is fitted to those frames only.
     """
-    none = {"drift_ppm": None, "uncertainty_ppm": None, "span_s": None}
+    none = {"drift_ppm": None, "uncertainty_ppm": None, "span_s": None, "read_lag_max_ms": None}
     usable = np.isfinite(times.host_ts)
     if usable.sum() < 3 * _DRIFT_MIN_PER_BIN:
         return none
@@ -168,7 +175,18 @@ def clock_drift(times: FrameTimes) -> dict[str, Any]:
     residual -= np.median(residual)
     spread = 1.4826 * float(np.median(np.abs(residual)))  # robust standard deviation
     stderr = spread / float(np.sqrt(np.sum((x - x.mean()) ** 2)))
-    return {"drift_ppm": (slope - 1.0) * 1e6, "uncertainty_ppm": stderr * 1e6, "span_s": span}
+    lag = (host - camera) - np.min(host - camera)
+    figures = {
+        "drift_ppm": (slope - 1.0) * 1e6,
+        "uncertainty_ppm": stderr * 1e6,
+        "span_s": span,
+        "read_lag_max_ms": float(lag.max() * 1e3),
+    }
+    if abs(figures["drift_ppm"]) > PLAUSIBLE_DRIFT_PPM:
+        # No clock drifts this much: the host fell behind reading frames (their time is the
+        # camera's, so the data are not affected, but the drift cannot be measured).
+        figures.update(drift_ppm=None, uncertainty_ppm=None)
+    return figures
 
 
 def volume_period(times: FrameTimes, planes: int, schedule: Schedule | None) -> dict[str, Any]:

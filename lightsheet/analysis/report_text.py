@@ -62,11 +62,14 @@ def _schedule(s: dict[str, Any]) -> str:
 
 
 def _clock(c: dict[str, Any]) -> str:
-    if c.get("drift_ppm") is None:
+    if c.get("span_s") is None:
         return ""
+    lag = f"; the host read frames up to {_f(c.get('read_lag_max_ms'), 1)} ms late"
+    if c.get("drift_ppm") is None:
+        return f"drift not measurable over {_f(c['span_s'], 1)} s{lag} (it fell behind)"
     return (
         f"camera vs host {_f(c['drift_ppm'], 0, sign=True)} ± {_f(c['uncertainty_ppm'], 0)} ppm "
-        f"over {_f(c['span_s'], 1)} s"
+        f"over {_f(c['span_s'], 1)} s{lag}"
     )
 
 

@@ -32,7 +32,7 @@ from lightsheet.analysis.plane_z import PlaneAlignment, align_run, alignment_fig
 from lightsheet.analysis.schedule import Schedule, schedule_from_waveforms
 from lightsheet.analysis.verdict import LIT_SHARE_MIN, judge
 from lightsheet.storage.metadata import json_safe
-from lightsheet.storage.run_reader import frame_gaps
+from lightsheet.storage.run_reader import RunError, frame_gaps
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,10 @@ def timing_section(run_dir: str | Path) -> dict[str, Any]:
     try:
         return analyse_timing(run_dir).section
     except Exception as exc:  # the end of a run must get a section whatever went wrong
-        log.exception("timing report of %s failed", run_dir)
+        if isinstance(exc, RunError):
+            log.warning("no timing report: %s", exc)
+        else:
+            log.exception("timing report of %s failed", run_dir)
         return {
             "version": SECTION_VERSION,
             "verdict": "unknown",

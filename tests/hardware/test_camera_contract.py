@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lightsheet.hardware.camera.factory import open_camera
+from lightsheet.hardware.camera.factory import open_camera, sample_reference
 from lightsheet.hardware.camera.protocol import Camera, CameraError, FrameInfo, Roi
 from lightsheet.hardware.camera.simulated import SimulatedCamera, decode_frame_id
 
@@ -566,6 +566,21 @@ def test_open_camera_refuses_unknown_backends_and_bad_settings() -> None:
         open_camera(camera_config(backend="acme"), [0.0])
     with pytest.raises(CameraError, match="binning"):
         open_camera(camera_config(binning=3), [0.0])
+
+
+def test_sample_reference_renders_the_sample_the_camera_images() -> None:
+    cfg = camera_config()
+    planes = [0.0, 5.0]
+    render = sample_reference(cfg, planes)
+    assert render is not None
+    pixel = cfg.pixel_size_um * cfg.binning
+    origin = (cfg.roi.y * cfg.pixel_size_um, cfg.roi.x * cfg.pixel_size_um)
+    with open_camera(cfg, planes) as camera:
+        for z in (0.0, 2.5, 5.0):
+            image = render(z, camera.frame_shape, pixel, origin)
+            # The camera's expected counts are the same emission scaled, plus its dark offset.
+            assert correlation(image, camera.expected_image(z)) > 0.9999
+    assert sample_reference(camera_config(backend="acme"), planes) is None
 
 
 def test_brightness_is_the_photon_rate_at_the_brightest_bead() -> None:

@@ -61,9 +61,21 @@ def _intervals_over_time(ax, report: TimingReport) -> None:
     if intervals.commanded_s is not None:
         ax.plot(intervals.at_s, intervals.commanded_s * 1e3, "-", lw=1, alpha=0.7,
                 label="commanded")
+    _mark_gaps(ax, report)
     ax.set_xlabel("time since the first frame (s)")
     ax.set_ylabel("interval (ms)")
     ax.legend(loc="upper right", fontsize=8)
+
+
+def _mark_gaps(ax, report: TimingReport) -> None:
+    """Shade where frames are missing: between two saved frames whose ids are not consecutive."""
+    times = report.times
+    if times is None or times.count < 2:
+        return
+    at = times.camera_ts - times.camera_ts[0]
+    for n, i in enumerate(np.flatnonzero(np.diff(times.ids) > 1)):
+        ax.axvspan(at[i], at[i + 1], color="#cf222e", alpha=0.2,
+                   label="missing frames" if n == 0 else None)
 
 
 def _schedule_offsets(ax, report: TimingReport) -> None:
@@ -78,6 +90,7 @@ def _schedule_offsets(ax, report: TimingReport) -> None:
         ax.axhspan(-threshold, threshold, color="#1a7f37", alpha=0.12,
                    label=f"±{threshold:.3f} ms (a tenth of an interval)")
     ax.plot(at, residual * 1e3, ".", ms=3, label="frame")
+    _mark_gaps(ax, report)
     ax.set_xlabel("time since the first frame (s)")
     ax.set_ylabel("late (+) / early (-) (ms)")
     ax.legend(loc="upper right", fontsize=8)

@@ -41,6 +41,13 @@ class CameraSimulationConfig(ConfigModel):
         default_factory=list,
         description="Frame ids the simulated camera skips, to exercise gap handling.",
     )
+    exposure_delay_ms: float = Field(
+        0.0,
+        ge=0,
+        le=10000,
+        description="How late the simulated camera starts each exposure after its trigger (ms); "
+        "above 0 the run is out of sync on purpose, to test the timing report.",
+    )
 
 
 class CameraConfig(ConfigModel):

@@ -51,6 +51,7 @@ class RunMetadata(TypedDict, total=False):
     frames_dropped: int
     volumes_saved: int
     trigger: dict[str, Any]
+    timing: dict[str, Any]  # lightsheet.analysis.timing_section: the timing report and verdict
 
 
 def now_iso() -> str:

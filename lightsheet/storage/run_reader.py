@@ -130,7 +130,8 @@ def read_waveforms(run_dir: str | Path) -> dict[str, Any] | None:
         return _read_tree(data_file[WAVEFORMS])
 
 
-def _gaps(present: np.ndarray, planes: int) -> list[FrameGap]:
+def frame_gaps(present: np.ndarray, planes: int) -> list[FrameGap]:
+    """Runs of consecutive missing planes in a run's per-plane ``present`` column, in order."""
     edges = np.diff(np.concatenate(([0], (~present).astype(np.int8), [0])))
     starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     return [
@@ -194,7 +195,7 @@ def summarize_run(run_dir: str | Path) -> RunSummary:
                 raise RunError(f"{data_file.filename}: unreadable ({exc})") from exc
             compression = _optional_str(data_file.attrs.get("compression"))
         missing = int(np.count_nonzero(~present))
-        gaps = _gaps(present, shape[1]) if missing else []
+        gaps = frame_gaps(present, shape[1]) if missing else []
 
     files = [path for path in run_dir.rglob("*") if path.is_file()]
     chunk_files = sorted(
@@ -222,6 +223,30 @@ def summarize_run(run_dir: str | Path) -> RunSummary:
         total_bytes=sum(path.stat().st_size for path in files),
         metadata=meta,
     )
+
+
+def summary_as_dict(summary: RunSummary) -> dict[str, Any]:
+    """The summary as JSON types, for ``lightsheet inspect --json``."""
+    return {
+        "path": str(summary.path),
+        "shape": list(summary.shape) if summary.shape is not None else None,
+        "dtype": summary.dtype,
+        "compression": summary.compression,
+        "volumes_saved": summary.volumes_saved,
+        "frames_acquired": summary.frames_acquired,
+        "frames_dropped": summary.frames_dropped,
+        "missing_frames": summary.missing_frames,
+        "gaps": [gap._asdict() for gap in summary.gaps],
+        "start_time": summary.start_time,
+        "stop_time": summary.stop_time,
+        "duration_s": summary.duration_s,
+        "stop_reason": summary.stop_reason,
+        "chunk_files": summary.chunk_files,
+        "partial_files": summary.partial_files,
+        "unindexed_chunks": summary.unindexed_chunks,
+        "total_bytes": summary.total_bytes,
+        "problems": summary.problems,
+    }
 
 
 def _human_bytes(count: int) -> str:

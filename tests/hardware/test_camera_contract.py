@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from lightsheet.hardware.camera.factory import open_camera
+from lightsheet.hardware.camera.factory import open_camera, sample_reference
 from lightsheet.hardware.camera.protocol import Camera, CameraError, Roi
 from lightsheet.hardware.camera.simulated import SimulatedCamera, decode_frame_id
 from lightsheet.testing.camera_contract import CameraContract, read_frames
@@ -201,7 +201,7 @@ def test_external_mode_makes_one_frame_per_trigger_at_the_z_of_the_source() -> N
         sensor_width=256,
         sensor_height=256,
         trigger_source=triggers,
-        z_source=lambda: next(z_values),
+        z_source=lambda _start: next(z_values),
     )
     with camera:
         camera.set_trigger_mode("external")
@@ -216,6 +216,31 @@ def test_external_mode_makes_one_frame_per_trigger_at_the_z_of_the_source() -> N
         planes = [best_plane(camera, f, PLANES_UM) for f in frames]
     assert planes == [40.0, 0.0, 20.0]
     assert np.diff([i.camera_ts for i in infos]) == pytest.approx(np.diff(fired), abs=1e-9)
+
+
+def test_a_late_camera_exposes_and_stamps_its_frames_the_delay_after_each_trigger() -> None:
+    triggers = QueuedTriggers()
+    starts: list[float] = []
+
+    def z_at(start: float) -> float:
+        starts.append(start)
+        return 40.0 if len(starts) == 1 else 20.0
+
+    camera = small_simulated(exposure_delay_ms=30.0, trigger_source=triggers, z_source=z_at)
+    with camera:
+        camera.set_trigger_mode("external")
+        camera.start()
+        fired = [triggers.fire(), triggers.fire()]
+        infos, frames = read_frames(camera, 2)
+        planes = [best_plane(camera, f, PLANES_UM) for f in frames]
+    assert starts == pytest.approx([t + 0.030 for t in fired], abs=1e-12)
+    assert planes == [40.0, 20.0]  # the z of the late exposure, not of the trigger
+    assert infos[1].camera_ts - infos[0].camera_ts == pytest.approx(fired[1] - fired[0], abs=1e-9)
+
+
+def test_a_negative_exposure_delay_is_refused() -> None:
+    with pytest.raises(CameraError, match="exposure_delay_ms"):
+        small_simulated(exposure_delay_ms=-1.0)
 
 
 def test_external_mode_without_a_trigger_source_refuses_to_start() -> None:
@@ -288,6 +313,21 @@ def test_open_camera_refuses_unknown_backends_and_bad_settings() -> None:
         open_camera(camera_config(backend="acme"), [0.0])
     with pytest.raises(CameraError, match="binning"):
         open_camera(camera_config(binning=3), [0.0])
+
+
+def test_sample_reference_renders_the_sample_the_camera_images() -> None:
+    cfg = camera_config()
+    planes = [0.0, 5.0]
+    render = sample_reference(cfg, planes)
+    assert render is not None
+    pixel = cfg.pixel_size_um * cfg.binning
+    origin = (cfg.roi.y * cfg.pixel_size_um, cfg.roi.x * cfg.pixel_size_um)
+    with open_camera(cfg, planes) as camera:
+        for z in (0.0, 2.5, 5.0):
+            image = render(z, camera.frame_shape, pixel, origin)
+            # The camera's expected counts are the same emission scaled, plus its dark offset.
+            assert correlation(image, camera.expected_image(z)) > 0.9999
+    assert sample_reference(camera_config(backend="acme"), planes) is None
 
 
 def test_brightness_is_the_photon_rate_at_the_brightest_bead() -> None:

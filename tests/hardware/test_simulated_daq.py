@@ -159,9 +159,12 @@ def test_z_source_gives_the_z_of_the_exposure_each_trigger_started(board) -> Non
             t = trigger_source.wait_trigger(DEADLINE_S)
             assert t is not None
             expected = trigger_source.z_at_exposure(t, 0.002)
-            assert z_source() == expected
+            assert z_source(t) == expected
             plane = round((t - t0_of(board)) * RATE) % N // PLANE
             assert expected == pytest.approx(10.0 * plane)
+            # A camera that exposes one plane late sees the next plane's z.
+            late = t + PLANE / RATE
+            assert z_source(late) == pytest.approx(10.0 * ((plane + 1) % (N // PLANE)))
     finally:
         trigger_source.close()
 

@@ -11,6 +11,8 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from lightsheet.hardware.camera.protocol import Camera, CameraError, Roi
 from lightsheet.hardware.camera.simulated import SimulatedCamera, TriggerSource, ZSource
 
@@ -25,6 +27,7 @@ _SIMULATED_OPTIONS = (
     "n_beads",
     "stamp_frame_id",
     "drop_frame_ids",
+    "exposure_delay_ms",
 )
 
 
@@ -67,6 +70,19 @@ def _simulated(
 
 
 _BACKENDS: dict[str, Callable[..., Camera]] = {"simulated": _simulated}
+
+#: ``render(z_um, (height, width), pixel_um, (y0_um, x0_um)) -> float32 image`` of a known sample.
+SampleRenderer = Callable[[float, tuple[int, int], float, tuple[float, float]], np.ndarray]
+
+
+def sample_reference(camera_cfg: Any, z_positions_um: Sequence[float]) -> SampleRenderer | None:
+    """The sample a camera config images, when it is known: the simulated camera's seeded
+    phantom (the same one a run with ``camera_cfg`` and ``z_positions_um`` imaged), or None
+    for a real camera. Nothing is opened."""
+    if str(getattr(camera_cfg, "backend", None)) != "simulated":
+        return None
+    camera = _simulated(camera_cfg, z_positions_um, None, None)
+    return camera.sample_image
 
 
 def open_camera(

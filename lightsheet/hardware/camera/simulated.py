@@ -14,8 +14,13 @@ Coupling to the scanner (external trigger mode) goes through two seams, both opt
   and returns its time in ``time.monotonic()`` seconds (None on timeout); one trigger, one frame.
 - An optional ``trigger_source.reset()`` is called at each start, so that edges from before
   it are forgotten (edges older than the start are ignored either way, as a real camera does).
-- ``z_source() -> float`` returns the sheet's z (µm) during that exposure; it is called once per
-  trigger, right after ``wait_trigger`` returned it. Without it frame k shows plane k % n_planes.
+- ``z_source(exposure_start) -> float`` returns the sheet's z (µm) averaged over the exposure that
+  starts at that ``time.monotonic()`` time; it is called once per trigger, right after
+  ``wait_trigger`` returned it. Without it frame k shows plane k % n_planes.
+
+``exposure_delay_ms`` makes the camera expose that long after each trigger (or start its
+free-running schedule that late): a camera out of sync on purpose, which images the z the sheet
+has by then and stamps the late start in ``camera_ts``.
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ class TriggerSource(Protocol):
         """The next trigger's ``time.monotonic()`` time, or None if none came in ``timeout_s``."""
 
 
-ZSource = Callable[[], float]
+ZSource = Callable[[float], float]
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,7 @@ class SimulatedCamera(Camera):
         sheet_fwhm_um: float = 3.0,
         stamp_frame_id: bool = False,
         drop_frame_ids: Iterable[int] = (),
+        exposure_delay_ms: float = 0.0,
         z_source: ZSource | None = None,
         trigger_source: TriggerSource | None = None,
         plane_cache_mb: float = 1024.0,
@@ -133,6 +139,10 @@ class SimulatedCamera(Camera):
         _require(brightness >= 0, f"brightness must be >= 0 (got {brightness})")
         _require(sheet_fwhm_um > 0, f"sheet_fwhm_um must be > 0 (got {sheet_fwhm_um})")
         _require(plane_cache_mb >= 0, f"plane_cache_mb must be >= 0 (got {plane_cache_mb})")
+        _require(
+            math.isfinite(exposure_delay_ms) and exposure_delay_ms >= 0,
+            f"exposure_delay_ms must be >= 0 (got {exposure_delay_ms})",
+        )
         drops = frozenset(int(i) for i in drop_frame_ids)
         _require(all(i >= 0 for i in drops), "drop_frame_ids must be >= 0")
 
@@ -148,6 +158,7 @@ class SimulatedCamera(Camera):
         self._sheet_fwhm_um = float(sheet_fwhm_um)
         self._stamp = bool(stamp_frame_id)
         self._drop_ids = drops
+        self._delay_s = float(exposure_delay_ms) / 1000.0
         self._z_source = z_source
         self._trigger_source = trigger_source
         self._cache_budget = int(plane_cache_mb * 2**20)
@@ -225,7 +236,8 @@ class SimulatedCamera(Camera):
         self._prepare_noise_pool(height * width)
         self._render_volume()
         self._next_id = 0
-        self._started_at = self._next_start = time.monotonic()
+        self._started_at = time.monotonic()
+        self._next_start = self._started_at + self._delay_s
         self._pending = None
         reset = getattr(self._trigger_source, "reset", None)
         if self.trigger_mode == "external" and callable(reset):
@@ -264,6 +276,21 @@ class SimulatedCamera(Camera):
         """Noiseless counts (float32, before clipping) at ``z_um`` with the current settings."""
         return self._expected_counts(float(z_um))
 
+    def sample_image(
+        self,
+        z_um: float,
+        shape: tuple[int, int],
+        pixel_um: float,
+        origin_um: tuple[float, float],
+    ) -> np.ndarray:
+        """The sample's emission through this camera's sheet at ``z_um`` on any pixel grid
+        (float32, arbitrary units): the reference a saved run's planes are matched against to
+        find the z they were really imaged at. ``origin_um`` is the grid's top-left (y, x) on
+        the sensor's sample coordinates."""
+        return self.phantom.render_plane(
+            float(z_um), shape, pixel_um, origin_um=origin_um, sheet_fwhm_um=self._sheet_fwhm_um
+        )
+
     # -- frames -----------------------------------------------------------------------------------
 
     def _frame_period_s(self) -> float:
@@ -299,8 +326,9 @@ class SimulatedCamera(Camera):
             frame_id = self._next_id
             self._next_id += 1
             z_um = self._z_positions[frame_id % len(self._z_positions)]
+            exposure_start = float(trigger_time) + self._delay_s
             if self._z_source is not None:
-                z_um = float(self._z_source())
+                z_um = float(self._z_source(exposure_start))
                 if not math.isfinite(z_um):
                     raise CameraError(f"z source returned {z_um} for frame {frame_id}")
             if frame_id in self._drop_ids:
@@ -308,10 +336,10 @@ class SimulatedCamera(Camera):
                 continue
             return _PendingFrame(
                 frame_id=frame_id,
-                exposure_start=float(trigger_time),
-                ready=float(trigger_time) + self._frame_period_s(),
+                exposure_start=exposure_start,
+                ready=exposure_start + self._frame_period_s(),
                 z_um=self._snap_z(z_um),
-                lit=self._laser_on(float(trigger_time)),
+                lit=self._laser_on(exposure_start),
             )
         return None
 

@@ -22,7 +22,7 @@ class SimulatedTriggerSource:
     """Camera side of the simulated board: trigger edges and light-sheet z, from the link.
 
     ``calibration`` is ``(z_galvo_slope_v_per_um, z_galvo_offset_v)``; without it the z is the
-    commanded piezo position. ``exposure_s`` gives the camera's current exposure for ``current_z``.
+    commanded piezo position. ``exposure_s`` gives the camera's current exposure for ``z_during``.
     """
 
     def __init__(
@@ -41,7 +41,6 @@ class SimulatedTriggerSource:
         self._after = time.monotonic()
         self._last: tuple[int, int] | None = None  # (generation, sample index) last returned
         self._last_time: float | None = None
-        self._z_pending = False
         self._gen = -1
         self._state: LinkState | None = None
         self._edges = np.empty(0, dtype=np.int64)
@@ -98,13 +97,10 @@ class SimulatedTriggerSource:
         value = self._link.outputs(at=t_start + max(exposure_s, 0.0) / 2)["laser_blanking"]
         return value > self._threshold_v
 
-    def current_z(self) -> float:
-        """z during the exposure started by the last trigger (used once), else at now."""
+    def z_during(self, t_start: float) -> float:
+        """z averaged over the camera's current exposure starting at monotonic ``t_start``."""
         exposure = self._exposure_s() if self._exposure_s is not None else 0.0
-        if self._z_pending and self._last_time is not None:
-            self._z_pending = False
-            return self.z_at_exposure(self._last_time, exposure)
-        return self.z_at_exposure(time.monotonic(), exposure)
+        return self.z_at_exposure(t_start, exposure)
 
     def close(self) -> None:
         self._link.close()
@@ -114,7 +110,6 @@ class SimulatedTriggerSource:
     def _take(self, state: LinkState, k: int, t: float) -> float:
         self._last = (state.generation, k)
         self._last_time = t
-        self._z_pending = True
         return t
 
     def _next_edge(self, state: LinkState) -> int:
@@ -164,10 +159,10 @@ def simulated_camera_sources(
 ) -> tuple[SimulatedTriggerSource, Callable[[], float]]:
     """The (trigger_source, z_source) pair the simulated camera takes, for one link.
 
-    ``trigger_source.wait_trigger(timeout_s)`` returns edge times; ``z_source()`` the z during the
-    exposure that the last returned edge started (call it after wait_trigger).
+    ``trigger_source.wait_trigger(timeout_s)`` returns edge times; ``z_source(t_start)`` the z
+    during an exposure starting at ``t_start`` (an edge's time, or later for a late camera).
     """
     source = SimulatedTriggerSource(
         link_name, calibration, exposure_s=lambda: exposure_ms() / 1000.0
     )
-    return source, source.current_z
+    return source, source.z_during

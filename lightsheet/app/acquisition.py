@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from lightsheet.analysis import timing_section
 from lightsheet.app.runs import Progress, Run
 from lightsheet.app.session import Session
 from lightsheet.storage.metadata import now_iso, software_versions, write_metadata
@@ -203,6 +204,8 @@ class Acquisition:
         trigger = self.session.trigger_info()
         if trigger is not None:
             self.metadata["trigger"] = trigger
+        write_metadata(self.folder, self.metadata)  # the numbers first: the timing reads them
+        self.metadata["timing"] = timing_section(self.folder)
         write_metadata(self.folder, self.metadata)
 
 

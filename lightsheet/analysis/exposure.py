@@ -55,7 +55,9 @@ def delay_from_z(
     standard errors and beyond the z resolution, so noise never reads as a late camera. A z
     offset from a wrong calibration looks the same: the figure assumes timing is the cause.
     """
-    none = {"delay_ms": None, "uncertainty_ms": None, "planes": 0, "significant": False}
+    none: dict[str, float | int | None] = {
+        "delay_ms": None, "uncertainty_ms": None, "planes": 0, "significant": False
+    }
     if schedule.plane_spacing_um is None or not exposure_s > 0:
         return none
     rate = schedule.sample_rate_hz

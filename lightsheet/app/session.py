@@ -8,6 +8,7 @@ modes.py          the mode machine: paused, calibration, planar, volumetric; liv
 runs.py           Run (numbers of its own) and RunControl (start, stop, progress)
 config_change.py  what a new config needs: live, a new scan, new processes
 acquisition.py    one run from start to metadata, for the CLI and the GUI
+errors.py         SessionError (a failure) and SessionConfigError (bad input, exit 2)
 ```
 
 The Session checks what the operator asks (a scan the rig cannot play is refused before anything
@@ -17,9 +18,7 @@ changes) and turns failures of the processes into ``SessionError``s with their r
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,57 +26,29 @@ import numpy as np
 
 from lightsheet.app import planning
 from lightsheet.app.config_change import changes
+from lightsheet.app.errors import (
+    SessionConfigError,
+    SessionError,
+    process_failures,
+    refused_as_bad_input,
+)
 from lightsheet.app.modes import MODES, SCAN_MODES, ModeMachine
 from lightsheet.app.pipeline import Pipeline
+from lightsheet.app.preview import Preview, latest_preview
 from lightsheet.app.runs import Progress, Run, RunControl
-from lightsheet.app.scan_plan import ScanConfigError, calibration_outputs, scan_waveforms
-from lightsheet.app.trigger_link import TriggerLink, TriggerPortUnusable, check_port
+from lightsheet.app.scan_plan import calibration_outputs, scan_waveforms
+from lightsheet.app.trigger_link import TriggerLink, check_port
 from lightsheet.config import RigConfig
 from lightsheet.processes.commands import RunClosed
 from lightsheet.processes.status import CameraStatus, DispatcherStatus, SaverStatus, ScannerStatus
-from lightsheet.runtime.commands import CommandFailed
 from lightsheet.runtime.shm import remove_stale_blocks
+from lightsheet.runtime.status import StatusBoard
 from lightsheet.runtime.supervisor import Fault
 from lightsheet.scanning.waveforms import WaveformSet
 
 __all__ = ["Preview", "Progress", "Run", "Session", "SessionConfigError", "SessionError"]
 
 log = logging.getLogger("lightsheet.session")
-
-
-class SessionError(Exception):
-    """The session could not do what was asked; the message says why."""
-
-
-class SessionConfigError(SessionError):
-    """What was asked cannot run on this rig (bad input, not a fault): nothing was started."""
-
-
-@contextmanager
-def _refused_as_bad_input(prefix: str = "") -> Iterator[None]:
-    """A scan or port the rig cannot use is the operator's input, not a fault."""
-    try:
-        yield
-    except (ScanConfigError, TriggerPortUnusable) as exc:
-        raise SessionConfigError(f"{prefix}{exc}") from None
-
-
-@contextmanager
-def _process_failures() -> Iterator[None]:
-    try:
-        yield
-    except CommandFailed as exc:
-        raise SessionError(str(exc)) from None
-
-
-@dataclass(frozen=True)
-class Preview:
-    """The newest preview image: a whole volume (z, y, x) or one frame (y, x)."""
-
-    image: np.ndarray
-    seq: int  # changes with every new image
-    index: int  # volume index (volumes) or frame id (frames)
-    kind: str  # "volume" | "frame"
 
 
 class Session:
@@ -108,6 +79,7 @@ class Session:
         self._dark_subtraction = False
         self.watch_preview = False
         self.run: Run | None = None
+        self._last_status: StatusBoard | None = None  # the counters of the closed pipeline
 
     # -- what the config means now --------------------------------------------------------------
 
@@ -144,7 +116,7 @@ class Session:
 
     def waveforms(self, mode: str | None = None) -> WaveformSet:
         """The checked waveform set of ``mode`` (default: the current scan mode)."""
-        with _refused_as_bad_input():
+        with refused_as_bad_input():
             return scan_waveforms(self.config, mode or self.scan_mode)
 
     # -- life cycle -------------------------------------------------------------------------------
@@ -154,7 +126,7 @@ class Session:
         config = self.config
         self.waveforms(config.scanning.mode)
         if config.trigger.mode != "none":
-            with _refused_as_bad_input("trigger.port: "):
+            with refused_as_bad_input("trigger.port: "):
                 check_port(config.trigger)
         removed = remove_stale_blocks(log)
         if removed:
@@ -219,14 +191,14 @@ class Session:
         modes = self._idle_modes("change the mode")
         if mode in SCAN_MODES:
             self.waveforms(mode)  # refuse before anything changes
-        with _refused_as_bad_input(), _process_failures():
+        with refused_as_bad_input(), process_failures():
             modes.set_mode(mode)
 
     def apply_config(self, config: RigConfig) -> None:
         """Take a new config: live where possible, else restart only what it concerns."""
         modes = self._idle_modes("apply a new config")
         scan = self.mode if self.mode in SCAN_MODES else config.scanning.mode
-        with _refused_as_bad_input():
+        with refused_as_bad_input():
             scan_waveforms(config, scan)
             if config.trigger.mode != "none" and config.trigger != self.config.trigger:
                 check_port(config.trigger)
@@ -238,7 +210,7 @@ class Session:
             self.start()
             modes = self._idle_modes("apply a new config")
         pipeline = self._require_pipeline()
-        with _refused_as_bad_input(), _process_failures():
+        with refused_as_bad_input(), process_failures():
             if not change.all_processes:
                 for name in sorted(change.restart):
                     pipeline.restart(name, config)
@@ -253,12 +225,12 @@ class Session:
 
     def set_calibration_outputs(self, galvo_v: float, piezo_um: float) -> None:
         """Calibration mode: hold the z-galvo and the piezo where the operator puts them."""
-        with _refused_as_bad_input():
+        with refused_as_bad_input():
             static = calibration_outputs(self.config, galvo_v, piezo_um)
         modes = self._require_modes()
         modes.static = static
         if modes.mode == "calibration" and modes.busy is None:
-            with _process_failures():
+            with process_failures():
                 modes.set_scanner("calibration")
 
     def piezo_position_um(self) -> float | None:
@@ -273,7 +245,7 @@ class Session:
         modes = self._idle_modes("acquire a dark frame")
         if frames < 1:
             raise SessionError("a dark frame needs at least one frame")
-        with _process_failures():
+        with process_failures():
             modes.acquire_dark(frames, timeout_s)
         dark = self._require_pipeline().preview.read_dark()
         if dark is None:
@@ -287,20 +259,12 @@ class Session:
             return
         self._modes.subtract_dark = self._dark_subtraction
         if not self._acquiring():
-            with _process_failures():
+            with process_failures():
                 self._modes.update()
 
     def latest_preview(self) -> Preview | None:
         """The newest preview image (a copy), or None before the first one."""
-        if self._pipeline is None:
-            return None
-        latest = self._pipeline.preview.read_latest()
-        if latest is None:
-            return None
-        image, index, seq = latest
-        if image.ndim == 3 and image.shape[0] == 1:
-            return Preview(image[0], seq, index, "frame")
-        return Preview(image, seq, index, "volume" if image.ndim == 3 else "frame")
+        return None if self._pipeline is None else latest_preview(self._pipeline.preview)
 
     def status_values(self) -> dict[str, float]:
         """Frame rate, drops, ring fill and saver throughput, with or without a run."""
@@ -326,7 +290,9 @@ class Session:
         attrs: dict[str, Any] | None = None,
     ) -> Run:
         """Start a run into an already prepared folder; returns at once (poll :meth:`progress`)."""
-        runs = self._require_runs()
+        self._require_pipeline()
+        runs = self._runs
+        assert runs is not None
         if self._acquiring():
             raise SessionError("an acquisition is already running")
         if volumes is not None and duration_s is not None:
@@ -339,7 +305,7 @@ class Session:
             log.warning("camera free-runs (trigger_mode internal): planes follow the camera's "
                         "own clock, not the scan")  # fmt: skip
         run_id = self._next_number()
-        with _refused_as_bad_input(), _process_failures():
+        with refused_as_bad_input(), process_failures():
             run = runs.start(run_id, Path(folder), scan, volumes, duration_s, attrs or {},
                              self.watch_preview)  # fmt: skip
         self._open_runs[run.run] = run
@@ -349,7 +315,7 @@ class Session:
     def stop_acquisition(self, reason: str = "stopped") -> None:
         """End the run early: every frame already acquired is still saved."""
         if self.run is not None and self._runs is not None and self._acquiring():
-            with _process_failures():
+            with process_failures():
                 self._runs.stop(self.run, reason)
 
     def progress(self) -> Progress:
@@ -357,7 +323,7 @@ class Session:
         run, runs = self.run, self._runs
         if run is None or runs is None:
             raise SessionError("no acquisition")
-        with _process_failures():
+        with process_failures():
             runs.follow_trigger(run)
         return runs.progress(run)
 
@@ -374,7 +340,7 @@ class Session:
         if run is None or runs is None or self._modes is None or self._modes.busy != "run":
             return
         try:
-            with _process_failures():
+            with process_failures():
                 runs.end(run)
         except SessionError as exc:
             log.error("could not return to %s after the run: %s", self.mode, exc)
@@ -384,8 +350,7 @@ class Session:
 
     def last_status(self) -> dict[str, float]:
         """Every counter as the processes left it (also after close): for a run cut off."""
-        pipeline = self._pipeline
-        status = pipeline.status if pipeline is not None else getattr(self, "_last_status", None)
+        status = self._pipeline.status if self._pipeline is not None else self._last_status
         return {} if status is None else status.snapshot()
 
     # -- internals ------------------------------------------------------------------------------
@@ -414,11 +379,6 @@ class Session:
         self._require_pipeline()
         assert self._modes is not None
         return self._modes
-
-    def _require_runs(self) -> RunControl:
-        self._require_pipeline()
-        assert self._runs is not None
-        return self._runs
 
     def _idle_modes(self, what: str) -> ModeMachine:
         modes = self._require_modes()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from lightsheet.analysis import analyse_timing, format_timing, write_timing_plot
 from lightsheet.cli.exit_codes import ExitCode
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"--plot {plot}: cannot write ({exc.strerror or exc})") from None
     if args.json:
-        document = {"run": summary_as_dict(summary), "timing": report.section}
+        document: dict[str, Any] = {"run": summary_as_dict(summary), "timing": report.section}
         if plot is not None:
             document["plot"] = str(plot)
         print(json.dumps(document, ensure_ascii=False, allow_nan=False))

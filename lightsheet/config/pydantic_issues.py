@@ -75,17 +75,18 @@ def line_of(document: Any, loc: Loc) -> int | None:
         lc = getattr(node, "lc", None)
         if lc is None:
             break
+        key: Any = part
         if isinstance(node, dict):
             # Keys were turned into text for validation: find `1:` from "1".
-            part = next((key for key in node if key == part or str(key) == part), None)
+            key = next((k for k in node if k == part or str(k) == part), None)
         elif not (isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)):
             break
         # Keys merged in with `<<: *anchor` have no position of their own.
-        position = lc.data.get(part) if part is not None else None
+        position = lc.data.get(key) if key is not None else None
         if position is None:
             break
         line = position[0] + 1
-        node = node[part]
+        node = node[key]
     return line
 
 

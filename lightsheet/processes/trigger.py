@@ -118,8 +118,11 @@ class TriggerWorker(Worker):
         status = self._status
         status.reset(TriggerStatus.fired, TriggerStatus.abort, TriggerStatus.port_lost)
         status.reset(TriggerStatus.first_frame_id, TriggerStatus.duration_s)
+        mode = self._config.mode
+        if mode == "none":
+            raise CommandRefused("trigger.mode is none: there is nothing to arm")
         session = TriggerSession(
-            self._config.mode,
+            mode,
             self._port,
             state.duration_s,
             self._config.timeout_s,

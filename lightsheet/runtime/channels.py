@@ -74,7 +74,7 @@ class SettingsChannel:
 
     def poll(self) -> bool:
         """Whether a value newer than the last one taken has been put."""
-        return self._newest.value != self._taken
+        return bool(self._newest.value != self._taken)
 
     def take(self) -> object:
         """The newest value, discarding older ones; queue.Empty when there is nothing newer."""

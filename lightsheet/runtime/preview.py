@@ -10,6 +10,7 @@ which is what the counter relies on.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from multiprocessing.shared_memory import SharedMemory
 
 import numpy as np
 
@@ -42,9 +43,9 @@ class PreviewSpec:
 
 
 class PreviewBuffer:
-    def __init__(self, spec: PreviewSpec, shm, owner: bool) -> None:
+    def __init__(self, spec: PreviewSpec, shm: SharedMemory, owner: bool) -> None:
         self.spec = spec
-        self._shm = shm
+        self._shm: SharedMemory | None = shm
         self._owner = owner
         itemsize = np.dtype(spec.dtype).itemsize
         buf = shm.buf
@@ -116,7 +117,8 @@ class PreviewBuffer:
         if int(self._header["dark_seq"]) == 0:
             return None
         shape = tuple(int(n) for n in self._header["dark_shape"])
-        return self._dark[: shape[0] * shape[1]].reshape(shape).copy()
+        dark: np.ndarray = self._dark[: shape[0] * shape[1]].reshape(shape).copy()
+        return dark
 
     def close(self) -> None:
         if self._shm is None:

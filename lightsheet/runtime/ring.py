@@ -314,7 +314,7 @@ class Ring:
             if before % 2:
                 continue
             np.copyto(out, self._slot_data[index])
-            meta = self._meta[index].copy()
+            meta: np.void = self._meta[index].copy()
             if int(seq[index]) == before:
                 return meta
         return None

@@ -32,7 +32,7 @@ class Counter(Generic[_Num]):
 
     def __init__(self, kind: type[_Num], doc: str = "", initial: float = 0.0) -> None:
         self.doc = doc
-        self.kind = kind
+        self.kind: type[_Num] = kind
         self.initial = float(initial)
         self.name = ""
         self.index = -1
@@ -48,7 +48,8 @@ class Counter(Generic[_Num]):
     def __get__(self, section: StatusSection | None, owner: type) -> Counter[_Num] | _Num:
         if section is None:
             return self
-        return self.kind(section._values[section._offset + self.index])
+        value: _Num = self.kind(section._values[section._offset + self.index])
+        return value
 
     def __set__(self, section: StatusSection, value: float) -> None:
         section._values[section._offset + self.index] = float(value)

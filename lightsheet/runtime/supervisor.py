@@ -290,6 +290,7 @@ class Supervisor:
             return
         if not worker.started:
             return
+        reason: str | None
         if worker.exitcode is None:
             reason = f"{escalation}; still alive after SIGKILL"
         else:

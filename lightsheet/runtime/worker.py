@@ -29,6 +29,8 @@ from multiprocessing.connection import wait as wait_ready
 from pathlib import Path
 from typing import Any
 
+from setproctitle import setproctitle
+
 from lightsheet.runtime.channels import LoggedQueue, SettingsChannel
 from lightsheet.runtime.commands import (
     DEFERRED,
@@ -191,7 +193,7 @@ class Worker(abc.ABC):
 
     @property
     def sentinel(self) -> int:
-        return self._process().sentinel
+        return int(self._process().sentinel)
 
     @property
     def exitcode(self) -> int | None:
@@ -244,6 +246,8 @@ class Worker(abc.ABC):
     def _run_in_child(self) -> None:
         # Ctrl-C reaches every process of the terminal's group; the main process decides.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # Named for its role, so an operator finds it in ps, top or a task manager.
+        setproctitle(f"lightsheet: {self.name}")
         self.log = setup_process_logging(self.name, self.log_dir, self.log_level)
         # Replies may sit unread in the pipe (a large one, a main process gone): never let them
         # keep this process from exiting (see __exit).

@@ -63,11 +63,11 @@ class ScanRig:
         missing = [name for name in CHANNELS if name not in self.limits]
         _require(not missing, f"no limits configured for channel(s): {', '.join(missing)}")
 
-    def piezo_volts(self, z_um: np.ndarray | float) -> np.ndarray | float:
+    def piezo_volts(self, z_um: np.ndarray | float) -> np.ndarray:
         """Piezo command for a focus position."""
         return np.asarray(z_um, dtype=np.float64) / self.piezo_um_per_v
 
-    def z_galvo_volts(self, z_um: np.ndarray | float) -> np.ndarray | float:
+    def z_galvo_volts(self, z_um: np.ndarray | float) -> np.ndarray:
         """Z-galvo command that puts the light sheet at ``z_um`` (the linear calibration)."""
         return self.z_galvo_slope_v_per_um * np.asarray(z_um, dtype=np.float64) + (
             self.z_galvo_offset_v

@@ -85,26 +85,11 @@ def volumetric_waveforms(
     """
     rig = params.rig
     fs = rig.sample_rate_hz
-    ramp_fraction = 1.0 - params.flyback_fraction
-    samples_per_plane = round(fs * ramp_fraction / (params.volume_rate_hz * params.n_planes))
-    if samples_per_plane < 2:
-        raise ValueError(
-            f"{params.n_planes} planes at {params.volume_rate_hz:g} volumes/s leave fewer than "
-            f"2 samples per plane at {fs:g} samples/s; lower the volume rate or the plane count"
-        )
-    ramp_samples = params.n_planes * samples_per_plane
-    flyback_samples = max(1, round(ramp_samples * params.flyback_fraction / ramp_fraction))
+    samples_per_plane, ramp_samples, flyback_samples = _volume_timing(params, fs)
     n_samples = ramp_samples + flyback_samples
     actual_volume_rate = fs / n_samples
     plane_ms = samples_per_plane / fs * 1e3
-
     exposure_samples = _exposure_samples(params.exposure_ms, fs)
-    if exposure_samples > samples_per_plane:
-        raise ValueError(
-            f"exposure of {params.exposure_ms:g} ms does not fit in the plane period of "
-            f"{plane_ms:.4g} ms ({params.n_planes} planes at {actual_volume_rate:.4g} volumes/s); "
-            f"shorten the exposure, lower the volume rate or use fewer planes"
-        )
     trigger_width = _trigger_width_samples(params.trigger_width_ms, samples_per_plane, fs)
 
     piezo_z = _sawtooth_um(params.z_start_um, params.z_end_um, ramp_samples, flyback_samples)
@@ -143,6 +128,29 @@ def volumetric_waveforms(
         frame_rate=fs / samples_per_plane,
         lateral_hz=lateral_hz,
     )
+
+
+def _volume_timing(params: VolumetricParams, fs: float) -> tuple[int, int, int]:
+    """(samples per plane, ramp samples, flyback samples), refused when the planes or the
+    exposure do not fit the volume rate."""
+    ramp_fraction = 1.0 - params.flyback_fraction
+    samples_per_plane = round(fs * ramp_fraction / (params.volume_rate_hz * params.n_planes))
+    if samples_per_plane < 2:
+        raise ValueError(
+            f"{params.n_planes} planes at {params.volume_rate_hz:g} volumes/s leave fewer than "
+            f"2 samples per plane at {fs:g} samples/s; lower the volume rate or the plane count"
+        )
+    ramp_samples = params.n_planes * samples_per_plane
+    flyback_samples = max(1, round(ramp_samples * params.flyback_fraction / ramp_fraction))
+    if _exposure_samples(params.exposure_ms, fs) > samples_per_plane:
+        plane_ms = samples_per_plane / fs * 1e3
+        volume_rate = fs / (ramp_samples + flyback_samples)
+        raise ValueError(
+            f"exposure of {params.exposure_ms:g} ms does not fit in the plane period of "
+            f"{plane_ms:.4g} ms ({params.n_planes} planes at {volume_rate:.4g} volumes/s); "
+            f"shorten the exposure, lower the volume rate or use fewer planes"
+        )
+    return samples_per_plane, ramp_samples, flyback_samples
 
 
 def planar_waveforms(params: PlanarParams) -> WaveformSet:

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import h5py
 import hdf5plugin
@@ -83,7 +83,8 @@ def _compression_filter(compression: str, level: int) -> dict[str, Any]:
         return {}
     if not 0 <= level <= 9:
         raise ValueError(f"Blosc compression level must be 0..9, got {level}")
-    cname = compression.removeprefix("blosc-")
+    cnames: dict[str, Literal["lz4", "zstd"]] = {"blosc-lz4": "lz4", "blosc-zstd": "zstd"}
+    cname = cnames[compression]
     return dict(hdf5plugin.Blosc(cname=cname, clevel=level, shuffle=hdf5plugin.Blosc.BITSHUFFLE))
 
 
@@ -122,13 +123,13 @@ def _write_tree(group: h5py.Group, tree: Mapping[str, Any]) -> None:
 def _frame_rows(frames: np.ndarray, planes: int) -> np.ndarray:
     """The caller's per-plane table in the on-disk layout (the caller's may have more fields)."""
     names = frames.dtype.names or ()
-    missing = [name for name in FRAMES_DTYPE.names if name not in names]
+    missing = [name for name in FRAMES_DTYPE.names or () if name not in names]
     if missing:
         raise ValueError(f"frames table lacks the field(s) {', '.join(missing)}")
     if frames.shape != (planes,):
         raise ValueError(f"frames table has shape {frames.shape}, expected ({planes},)")
     rows = np.empty(planes, dtype=FRAMES_DTYPE)
-    for name in FRAMES_DTYPE.names:
+    for name in FRAMES_DTYPE.names or ():
         rows[name] = frames[name]
     return rows
 

@@ -112,7 +112,8 @@ def iter_frames_table(run_dir: str | Path) -> np.ndarray:
     with _open_dataset_file(run_dir) as data_file:
         if FRAMES not in data_file:
             raise RunError(f"{data_file.filename}: no /{FRAMES} table")
-        return data_file[FRAMES][...]
+        table: np.ndarray = data_file[FRAMES][...]
+        return table
 
 
 def _read_tree(group: h5py.Group) -> dict[str, Any]:

@@ -77,3 +77,16 @@ def test_a_worker_starts_once(tmp_path: Path) -> None:
 
 def _read(path: Path) -> str:
     return path.read_text() if path.exists() else ""
+
+
+def test_a_child_carries_its_role_in_its_process_title(tmp_path: Path) -> None:
+    import psutil
+
+    worker = BlockWorker("camera", tmp_path)
+    worker.start()
+    try:
+        wait_until(lambda: worker.phase == Phase.RUNNING, timeout=30)
+        assert " ".join(psutil.Process(worker.pid).cmdline()).startswith("lightsheet: camera")
+    finally:
+        worker.request_stop()
+        assert worker.join(10)

@@ -82,6 +82,7 @@ def sample_reference(camera_cfg: Any, z_positions_um: Sequence[float]) -> Sample
     if str(getattr(camera_cfg, "backend", None)) != "simulated":
         return None
     camera = _simulated(camera_cfg, z_positions_um, None, None)
+    assert isinstance(camera, SimulatedCamera)
     return camera.sample_image
 
 

@@ -475,8 +475,8 @@ class SimulatedCamera(Camera):
         else:
             photons = np.zeros(self.frame_shape[0] * self.frame_shape[1], dtype=np.float32)
         signal = np.zeros(photons.size, dtype=np.float32)
-        lit = np.flatnonzero(photons >= _MIN_LIT_PHOTONS)
-        signal[lit] = self._shot_rng.poisson(photons[lit])
+        bright = np.flatnonzero(photons >= _MIN_LIT_PHOTONS)
+        signal[bright] = self._shot_rng.poisson(photons[bright])
         signal *= 1.0 / self._photons_per_count
         signal += self._dark_offset
         np.rint(signal, out=signal)

@@ -20,8 +20,12 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from nidaqmx import Task
 
 from lightsheet.hardware.daq.protocol import OUTPUT_NAMES, DaqBoard, DaqError, DaqSettings
 
@@ -98,7 +102,7 @@ class _Plan:
     ao_groups: dict[str, list[str]]  # device -> output names, in channel order
     trigger_kind: str
     trigger_device: str
-    tasks: dict[str, object] = field(default_factory=dict)  # purpose -> nidaqmx.Task
+    tasks: dict[str, Task] = field(default_factory=dict)  # by purpose
 
     def start_trigger_for(self, device: str, settings: DaqSettings) -> str | None:
         if device == self.primary:
@@ -335,9 +339,9 @@ class NiDaqBoard(DaqBoard):
                 )
 
     @staticmethod
-    def _add_ao(task: object, name: str, settings: DaqSettings) -> None:
+    def _add_ao(task: Task, name: str, settings: DaqSettings) -> None:
         out = settings.outputs[name]
-        task.ao_channels.add_ao_voltage_chan(  # type: ignore[attr-defined]
+        task.ao_channels.add_ao_voltage_chan(
             out.physical, name, min_val=out.limits.min_v, max_val=out.limits.max_v
         )
 
@@ -348,7 +352,7 @@ class NiDaqBoard(DaqBoard):
         others = [f"ao_{d}" for d in plan.ao_groups if d != plan.primary]
         return [*waiting, *others, f"ao_{plan.primary}"]
 
-    def _new_task(self, purpose: str) -> object:
+    def _new_task(self, purpose: str) -> Task:
         import nidaqmx
 
         name = f"lightsheet_{os.getpid()}_{next(_task_numbers)}_{purpose}"
@@ -364,7 +368,7 @@ class NiDaqBoard(DaqBoard):
         for purpose, task in list(plan.tasks.items()):
             try:
                 with driver_errors(f"closing the {purpose} task"):
-                    task.close()  # type: ignore[attr-defined]
+                    task.close()
             except DaqError as exc:
                 _log.error("%s", exc)
         plan.tasks.clear()

@@ -156,7 +156,7 @@ def simulated_camera_sources(
     link_name: str,
     calibration: tuple[float, float] | None,
     exposure_ms: Callable[[], float],
-) -> tuple[SimulatedTriggerSource, Callable[[], float]]:
+) -> tuple[SimulatedTriggerSource, Callable[[float], float]]:
     """The (trigger_source, z_source) pair the simulated camera takes, for one link.
 
     ``trigger_source.wait_trigger(timeout_s)`` returns edge times; ``z_source(t_start)`` the z

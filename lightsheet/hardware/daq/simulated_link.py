@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -50,6 +51,7 @@ _HEADER = np.dtype(
 _HEADER_BYTES = 256
 _CHANNEL_INDEX = {name: i for i, name in enumerate(OUTPUT_NAMES)}
 _log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -114,8 +116,8 @@ class SimulatedBoardLink:
 
     def close(self) -> None:
         """Unmap; the owner also removes the block."""
-        self._header = None  # type: ignore[assignment]
-        self._data = None  # type: ignore[assignment]
+        self._header = None
+        self._data = None
         release_block(self._shm, unlink=self._owner)  # type: ignore[arg-type]
 
     # -- readers (any process) ------------------------------------------------------------------
@@ -161,7 +163,7 @@ class SimulatedBoardLink:
             held={name: float(h["outputs"][i]) for name, i in _CHANNEL_INDEX.items()},
         )
 
-    def _consistent(self, read: Callable[[], object]) -> object:
+    def _consistent(self, read: Callable[[], _T]) -> _T:
         """Seqlock read: retry while the board rewrites the block."""
         header = self._header
         for _ in range(_SEQLOCK_TRIES):

@@ -22,6 +22,8 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check lightsheet tests benchmarks
 	$(BIN)/lint-imports
+	$(BIN)/mypy
+	$(PY) scripts/check_shape.py
 
 test: $(STAMP) lint
 	@bash scripts/ensure-gui-deps.sh

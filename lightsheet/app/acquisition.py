@@ -23,10 +23,13 @@ from typing import Any
 import numpy as np
 
 from lightsheet.analysis import timing_section
+from lightsheet.app.errors import SessionError
+from lightsheet.app.planning import chunk_bytes
 from lightsheet.app.runs import Progress, Run
 from lightsheet.app.session import Session
 from lightsheet.storage.metadata import now_iso, software_versions, write_metadata
 from lightsheet.storage.run_reader import RunError, iter_frames_table, summarize_run
+from lightsheet.storage.space import DiskFull, require_room
 from lightsheet.storage.virtual import complete_chunks, rebuild_dataset
 
 log = logging.getLogger("lightsheet.acquisition")
@@ -96,14 +99,22 @@ class Acquisition:
         self.outcome: Outcome | None = None
 
     def start(self) -> None:
+        """Start the run; refused before anything is written when the disk cannot hold a chunk."""
+        session = self.session
+        try:
+            need = chunk_bytes(session.config, session.scan_mode)
+            require_room(self.folder, need, "the run's first chunk file")
+        except DiskFull as exc:
+            raise SessionError(str(exc)) from None
         self.metadata["start_time"] = now_iso()
         write_metadata(self.folder, self.metadata)
         try:
-            run = self.session.start_acquisition(
+            run = session.start_acquisition(
                 self.folder, volumes=self._volumes, duration_s=self._duration_s
             )
         except BaseException as exc:
-            self.metadata.update(stop_time=now_iso(), stop_reason=f"failed to start: {exc}")
+            why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"failed to start: {exc}"
+            self.metadata.update(stop_time=now_iso(), stop_reason=why)
             write_metadata(self.folder, self.metadata)
             raise
         self.run = run

@@ -75,6 +75,13 @@ def z_step_um(config: RigConfig, mode: str, ws: WaveformSet) -> float:
     return float(abs(np.diff(z).mean())) if len(z) > 1 else 1.0
 
 
+def chunk_bytes(config: RigConfig, mode: str) -> int:
+    """The largest chunk file a run writes (uncompressed): what the disk must hold before it."""
+    height, width = frame_shape(config)
+    volume = imaged_planes(config, mode) * height * width * PIXEL_BYTES
+    return config.saving.volumes_per_chunk(volume) * volume
+
+
 @dataclass(frozen=True)
 class RingGeometry:
     """What the shared-memory rings are sized for; a change needs new rings (a restart)."""

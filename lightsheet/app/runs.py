@@ -164,6 +164,7 @@ class RunControl:
             compression=saving.compression,
             compression_level=saving.compression_level,
             volumes_per_chunk=saving.volumes_per_chunk(planes * height * width * 2),
+            chunk_seconds=saving.chunk_seconds,
             attrs={
                 "run": run_id,
                 "mode": scan,

@@ -6,17 +6,22 @@ import argparse
 import logging
 import signal
 import sys
+import time
 from pathlib import Path
 
-from lightsheet.app.acquisition import Outcome, run_acquisition
+from lightsheet.app.acquisition import POLL_S, Acquisition, Outcome
+from lightsheet.app.planning import chunk_bytes
 from lightsheet.app.run_folder import RunFolderError, prepare_run_folder
 from lightsheet.app.session import Session, SessionConfigError, SessionError
 from lightsheet.app.trigger_link import TriggerPortUnusable, check_port
 from lightsheet.cli.exit_codes import ExitCode
+from lightsheet.cli.interrupts import deferred_interrupts, mark_interrupted, raise_interrupt
 from lightsheet.cli.parser import UsageError, positive_float, positive_int
 from lightsheet.cli.progress import ProgressLine, format_duration
 from lightsheet.cli.rig import load_rig
+from lightsheet.config import RigConfig
 from lightsheet.runtime.logs import setup_process_logging
+from lightsheet.storage.space import DiskFull, require_room
 
 _STATUS_EXIT = {
     "completed": ExitCode.OK,
@@ -68,12 +73,17 @@ def run(args: argparse.Namespace) -> int:
         folder = prepare_run_folder(args.out, args.overwrite)
     except RunFolderError as exc:
         raise UsageError(str(exc)) from None
+    try:  # before anything is written: a full disk refuses the run in one line
+        scan = config.scanning.mode
+        require_room(folder, chunk_bytes(config, scan), "the run's first chunk file")
+    except DiskFull as exc:
+        sys.stderr.write(f"lightsheet acquire: {exc}\n")
+        return ExitCode.FAULT
     setup_process_logging("main", folder / "logs", config.logging.level)
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    previous = signal.signal(signal.SIGTERM, raise_interrupt)
     progress = None if args.quiet else ProgressLine()
     try:
-        with Session(config, log_dir=folder / "logs") as session:
-            outcome = run_acquisition(session, folder, args.volumes, args.duration, progress)
+        outcome = _acquire(config, folder, args, progress)
     except SessionConfigError as exc:
         logging.getLogger("lightsheet.cli").error("refused: %s", exc)
         raise UsageError(str(exc)) from None
@@ -81,12 +91,49 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger("lightsheet.cli").error("acquisition failed: %s", exc)
         sys.stderr.write(f"lightsheet acquire: {exc}\n")
         return ExitCode.FAULT
+    except KeyboardInterrupt:  # during start-up, before the run existed
+        with deferred_interrupts():
+            mark_interrupted(folder, config.model_dump(mode="json"))
+        sys.stderr.write("lightsheet acquire: interrupted before the run started\n")
+        return ExitCode.INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous)
         if progress is not None:
             progress.close()
     _print_summary(outcome)
     return _STATUS_EXIT[outcome.status]
+
+
+def _acquire(
+    config: RigConfig, folder: Path, args: argparse.Namespace, progress: ProgressLine | None
+) -> Outcome:
+    """Start, follow and finish the run; an interrupt at any moment ends it cleanly."""
+    session = Session(config, log_dir=folder / "logs")
+    try:
+        session.start()
+        acquisition = Acquisition(session, folder, args.volumes, args.duration)
+        interrupted = False
+        try:
+            acquisition.start()
+            while not acquisition.ended:
+                time.sleep(POLL_S)
+                report = acquisition.poll()
+                if progress is not None:
+                    progress(report)
+        except KeyboardInterrupt:
+            if acquisition.run is None:
+                raise
+            interrupted = True
+        with deferred_interrupts():
+            if interrupted:
+                logging.getLogger("lightsheet.cli").warning(
+                    "interrupted: stopping the run, saving what was acquired"
+                )
+                acquisition.interrupt("interrupted")
+            return acquisition.finish()
+    finally:
+        with deferred_interrupts():
+            session.close()
 
 
 def _apply_trigger_options(config, args: argparse.Namespace) -> None:
@@ -102,10 +149,6 @@ def _apply_trigger_options(config, args: argparse.Namespace) -> None:
     if merged["mode"] != "none" and not merged["port"]:
         raise UsageError(f"--trigger {merged['mode']} needs --port PORT (or trigger.port)")
     config.trigger = type(config.trigger).model_validate(merged)
-
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def _print_summary(o: Outcome) -> None:

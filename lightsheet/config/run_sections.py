@@ -38,9 +38,16 @@ class TriggerConfig(ConfigModel):
 
 class SavingConfig(ConfigModel):
     chunk_ram_mb: float = Field(
-        1024.0,
+        64.0,
         gt=0,
-        description="RAM budget of one chunk file (MB); sets volumes per chunk, at least 1.",
+        description="Size budget of one chunk file (MB); sets volumes per chunk, at least 1. "
+        "A saver that dies loses at most the chunk it was writing.",
+    )
+    chunk_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="A chunk file is completed once its first volume is this old (seconds), "
+        "so a crash loses at most this long of a run, or one volume when that takes longer.",
     )
     compression: Literal["none", "blosc-lz4", "blosc-zstd"] = Field(
         "none", description="Compression of the saved frames."

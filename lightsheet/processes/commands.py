@@ -98,6 +98,7 @@ class RunPlan:
     compression: str = "none"
     compression_level: int = 5
     volumes_per_chunk: int = 1
+    chunk_seconds: float | None = None  # complete a chunk once its first volume is this old
     attrs: dict[str, Any] = field(default_factory=dict)
     waveforms: dict[str, Any] | None = None
 

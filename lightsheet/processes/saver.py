@@ -3,6 +3,8 @@
 It writes straight from the shared-memory slot (no copy), releases the slot, and only then lets the
 dispatcher reuse it; when it falls behind, the dispatcher blocks on the full volume ring and the
 back-pressure reaches the camera ring, where the camera counts what it cannot place.
+A disk that has no room for the next chunk ends the run as a fault ("disk full (...)") with every
+completed chunk indexed, before the disk is so full that the index or metadata cannot be written.
 
 Its desired state is the run whose files are open (``SaverState``). When the run's END marker
 arrives it closes the files and sends ``RunClosed`` with the run's final counts, carried in-band
@@ -20,8 +22,9 @@ from lightsheet.processes.status import SaverStatus
 from lightsheet.runtime.commands import CommandRefused
 from lightsheet.runtime.ring import RingSpec, Slot
 from lightsheet.runtime.status import StatusBoard
-from lightsheet.runtime.worker import Worker
+from lightsheet.runtime.worker import Worker, WorkerFailure
 from lightsheet.storage.chunks import ChunkWriter
+from lightsheet.storage.space import DiskFull
 
 READ_TIMEOUT_S = 0.1
 SAVER_HEARTBEAT_TIMEOUT_S = 30.0
@@ -97,7 +100,13 @@ class SaverWorker(Worker):
             self._close_run(meta)
             return
         volume = volume_view(slot.data, plan.planes, plan.height, plan.width)
-        writer.write_volume(volume, meta["frames"][: plan.planes])
+        try:
+            writer.write_volume(volume, meta["frames"][: plan.planes])
+        except DiskFull as exc:
+            # Stop while the reserve still holds the index and the metadata: every completed
+            # chunk stays readable and indexed; the run becomes a fault that says why.
+            self._close_run(None)
+            raise WorkerFailure(str(exc)) from None
         status = self._status
         status.volumes += 1
         status.bytes += volume.nbytes
@@ -115,6 +124,7 @@ class SaverWorker(Worker):
             compression_level=plan.compression_level,
             attrs=plan.attrs,
             waveforms=plan.waveforms,
+            chunk_seconds=plan.chunk_seconds,
         )
         status = self._status
         status.reset(SaverStatus.volumes, SaverStatus.chunks, SaverStatus.bytes)

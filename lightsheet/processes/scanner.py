@@ -7,6 +7,10 @@ before it reaches the outputs. Every new state stops the generation and restarts
 paused mode, on any error, and in teardown — which also runs when the supervisor stops this
 process first after a fault, or when the main process dies. A state the board refuses is
 answered with the board's reason; the outputs are then safe and the process goes on.
+
+Nothing here blocks for a scan period, however slow the scan (a period lasts 100 s at 0.01
+volumes/s): the piezo read-back is taken only when a whole period is ready, so the loop beats,
+and acts on a new state (pause: lasers blanked) within one poll.
 """
 
 from __future__ import annotations
@@ -21,13 +25,15 @@ from lightsheet.hardware.daq.factory import open_daq_board
 from lightsheet.hardware.daq.protocol import DaqBoard
 from lightsheet.processes.commands import MeasurePiezo, ScannerState
 from lightsheet.processes.status import ScannerStatus
-from lightsheet.runtime.commands import CommandRefused
+from lightsheet.runtime.commands import DEFERRED, CommandRefused
 from lightsheet.runtime.events import LoggedEvent
 from lightsheet.runtime.status import StatusBoard
 from lightsheet.runtime.worker import Worker
 
 MODE_CODES = {"paused": 0, "calibration": 1, "planar": 2, "volumetric": 3, "measure": 4}
 READBACK_EVERY_S = 0.5
+POLL_S = 0.02
+MEASURE_MARGIN_S = 5.0  # beyond two periods, a read-back that has not come is a board fault
 
 
 
@@ -59,12 +65,14 @@ class ScannerWorker(Worker):
         self._state = ScannerState("paused")
         self._last_readback = 0.0
         self._waiting_for_gate = False
+        self._measuring: tuple[tuple[int, Any], float] | None = None  # (reply to, deadline)
         self.log.info("DAQ board %s configured, outputs safe", self._daq_config.backend)
         self.on_settings(self._initial)
 
     def on_settings(self, settings: object) -> object:
         if not isinstance(settings, ScannerState):
             raise CommandRefused(f"not a scanner state: {type(settings).__name__}")
+        self._abandon_measurement(f"replaced by {settings.mode}")
         try:
             self._apply(settings)
         except Exception as exc:  # a refused waveform or a board error: safe, say why, go on
@@ -79,13 +87,17 @@ class ScannerWorker(Worker):
     def on_command(self, command: object) -> object:
         if not isinstance(command, MeasurePiezo):
             raise CommandRefused(f"unknown scanner command {type(command).__name__}")
+        self._abandon_measurement("replaced by a new measurement")
         try:
-            return self._measure(command)
+            return self._start_measurement(command)
         except Exception as exc:
             self._go_safe()
             raise CommandRefused(f"measuring the piezo failed: {exc}") from None
 
     def step(self) -> None:
+        if self._measuring is not None:
+            self._continue_measurement()
+            return
         if self._waiting_for_gate:
             if self._gate is not None and self._gate.wait(0.005):
                 self._waiting_for_gate = False
@@ -100,8 +112,8 @@ class ScannerWorker(Worker):
             self.stop_event.wait(0.05)
             return
         now = time.monotonic()
-        if now - self._last_readback < READBACK_EVERY_S:
-            self.stop_event.wait(min(0.05, READBACK_EVERY_S))
+        if now - self._last_readback < READBACK_EVERY_S or not board.piezo_period_ready():
+            self.stop_event.wait(POLL_S)
             return
         self._last_readback = now
         piezo = board.read_piezo_um()
@@ -148,21 +160,49 @@ class ScannerWorker(Worker):
         board.start()
         self.log.info("%s: playing (run %d)", state.mode, state.run)
 
-    def _measure(self, command: MeasurePiezo) -> np.ndarray | None:
-        """Play the given period (camera trigger and laser off) and answer with where the piezo
-        really went over one whole period, for the z-galvo feed-forward."""
+    def _start_measurement(self, command: MeasurePiezo) -> object:
+        """Play the given period (camera trigger and laser off); the answer, one whole period
+        of where the piezo really went, comes from ``step`` once the board recorded it."""
         board = self._board
         if board.is_running:
             board.stop()
-        self._status.mode = MODE_CODES["measure"]
+        if board.settings is None or board.settings.readback is None:
+            return None  # nothing to measure with: the caller plays the commanded waveforms
         board.write(command.channels)
         board.start()
-        try:
-            readback = board.read_piezo_um()
-        finally:
+        self._status.mode = MODE_CODES["measure"]
+        self._state = ScannerState("paused")
+        period_s = len(next(iter(command.channels.values()))) / board.settings.sample_rate_hz
+        self._measuring = (self.current_seq, time.monotonic() + 2 * period_s + MEASURE_MARGIN_S)
+        self.log.info("measuring the piezo over one period of %.3g s", period_s)
+        return DEFERRED
+
+    def _continue_measurement(self) -> None:
+        assert self._measuring is not None
+        reply_to, deadline = self._measuring
+        board = self._board
+        if board.piezo_period_ready():
+            self._measuring = None
+            try:
+                readback = board.read_piezo_um()
+            except Exception as exc:
+                self._go_safe()
+                self.reply(reply_to, refused=f"reading the piezo failed: {exc}")
+                return
             board.stop()
             self._status.mode = MODE_CODES["paused"]
-            self._state = ScannerState("paused")
-        samples = "no" if readback is None else readback.size
-        self.log.info("piezo measured over one period (%s samples)", samples)
-        return readback
+            samples = "no" if readback is None else readback.size
+            self.log.info("piezo measured over one period (%s samples)", samples)
+            self.reply(reply_to, readback)
+        elif time.monotonic() > deadline:
+            self._measuring = None
+            self._go_safe()
+            self.reply(reply_to, refused="the piezo read-back did not come within two periods")
+        else:
+            self.stop_event.wait(POLL_S)
+
+    def _abandon_measurement(self, why: str) -> None:
+        if self._measuring is not None:
+            reply_to, _ = self._measuring
+            self._measuring = None
+            self.reply(reply_to, refused=f"measurement {why}")

@@ -43,6 +43,7 @@ _TASK_NAME, _TASK_CHANNELS, _TASK_NUM_CHANS = 0x1276, 0x1273, 0x2181
 _CHAN_TYPE = 0x187F
 _WRITE_REGEN_MODE, _WRITE_NUM_CHANS, _WRITE_DO_BOOLEANS_PER_CHAN = 0x1453, 0x217E, 0x217F
 _READ_NUM_CHANS = 0x217B
+_READ_AVAIL_SAMP_PER_CHAN = 0x1223
 _CO_ATTRIBUTES = {0x1178: "freq", 0x1176: "duty_cycle", 0x299: "initial_delay"}
 _CHANNEL_TYPES = {
     "ao_voltage": ChannelType.ANALOG_OUTPUT,
@@ -358,6 +359,10 @@ class SimulatedNiDaqmxServicer(pb_grpc.NiDAQmxServicer):
             task = self._task(request)
             if attribute == _READ_NUM_CHANS:
                 return pb.GetReadAttributeUInt32Response(value=len(task.channels))
+            if attribute == _READ_AVAIL_SAMP_PER_CHAN:
+                running = task.state == "running"
+                available = self._acquired(task) - task.samples_read if running else 0
+                return pb.GetReadAttributeUInt32Response(value=max(int(available), 0))
         raise self._unsupported_attribute(attribute)
 
     # -- writing ------------------------------------------------------------------------------

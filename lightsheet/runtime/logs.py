@@ -21,6 +21,7 @@ import heapq
 import logging
 import os
 import re
+import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -64,6 +65,20 @@ class LineFormatter(logging.Formatter):
         return "\n".join([head, *(CONTINUATION + line for line in rest)])
 
 
+class LogFileHandler(logging.FileHandler):
+    """A log file that cannot be written (a full disk) says so once, in one line, and drops the
+    lines it cannot write instead of printing a traceback for each of them."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if getattr(self, "_reported", False):
+            return
+        self._reported = True
+        error = sys.exc_info()[1]
+        reason = getattr(error, "strerror", None) or error
+        sys.stderr.write(f"lightsheet: cannot write {self.baseFilename}: {reason}; "
+                         "further log lines of this process are dropped\n")  # fmt: skip
+
+
 def process_logger(process: str) -> logging.Logger:
     """The logger a process's own code writes to (its records go to that process's file)."""
     return logging.getLogger(f"lightsheet.process.{process}")
@@ -80,7 +95,7 @@ def setup_process_logging(process: str, session_dir: str | Path, level: str) -> 
         raise ValueError(f"process name {process!r} must be letters, digits, '_', '-' or '.'")
     session_dir = Path(session_dir)
     session_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(session_dir / f"{process}.log", mode="a", encoding="utf-8")
+    handler = LogFileHandler(session_dir / f"{process}.log", mode="a", encoding="utf-8")
     handler.setFormatter(LineFormatter(process))
     handler.setLevel(level.upper())
     root = logging.getLogger()

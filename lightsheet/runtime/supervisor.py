@@ -14,7 +14,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_ready
 
@@ -55,6 +55,8 @@ class Supervisor:
         stop_timeout_s: float = 5.0,
         setup_timeout_s: float = 30.0,
         on_fault: Callable[[Fault], None] | None = None,
+        on_death: Callable[[Fault], None] | None = None,
+        stop_timeouts: Mapping[str, Callable[[], float]] | None = None,
     ) -> None:
         names = [w.name for w in workers]
         if len(set(names)) != len(names):
@@ -68,6 +70,8 @@ class Supervisor:
         self._stop_timeout_s = stop_timeout_s
         self._setup_timeout_s = setup_timeout_s
         self._on_fault = on_fault
+        self._on_death = on_death
+        self._stop_timeouts = dict(stop_timeouts or {})
         self._states = {name: NOT_STARTED for name in names}
         self._fault: Fault | None = None
         self._lock = threading.RLock()  # one shutdown at a time
@@ -195,6 +199,7 @@ class Supervisor:
                     if self._workers.get(fault.process) is not worker:
                         continue  # a replaced worker: not a fault of the rig
                     self._record(fault)
+                    self._first_aid(fault)
                     self._shutdown()
                 self._report(fault)
                 return
@@ -224,7 +229,7 @@ class Supervisor:
         """Why an exited worker counts as a fault, or None for a clean stop."""
         code = worker.exitcode
         if worker.failure:
-            return f"raised {worker.failure}"
+            return worker.failure
         if code == 0:
             return None if worker.stop_event.is_set() else "exited without being asked to stop"
         if code is None:
@@ -243,6 +248,15 @@ class Supervisor:
             _log.error("fault: %s; stopping the others", fault)
         else:
             _log.warning("during shutdown: %s", fault)
+
+    def _first_aid(self, fault: Fault) -> None:
+        """Before the ordered shutdown: what must not wait for it (outputs a dead scanner held)."""
+        if self._on_death is None:
+            return
+        try:
+            self._on_death(fault)
+        except Exception:
+            _log.exception("the death handler raised")
 
     def _report(self, fault: Fault) -> None:
         if self._on_fault is None or fault is not self._fault:
@@ -266,7 +280,7 @@ class Supervisor:
         if not worker.started or worker.exitcode is not None:
             self._settle(worker, None)
             return
-        timeout = worker.stop_timeout_s or self._stop_timeout_s
+        timeout = self._stop_timeout(worker)
         # In a helper thread: a child SIGKILLed while holding its stop event's lock would block
         # set() forever, and the escalation below must still happen.
         asker = threading.Thread(target=worker.request_stop, name=f"stop-{worker.name}")
@@ -283,6 +297,17 @@ class Supervisor:
             worker.kill()
             worker.join(KILL_WAIT_S)
         self._settle(worker, escalation)
+
+    def _stop_timeout(self, worker: Worker) -> float:
+        """The worker's own deadline for a clean stop: from what it still holds, if it says."""
+        timeout = worker.stop_timeout_s or self._stop_timeout_s
+        dynamic = self._stop_timeouts.get(worker.name)
+        if dynamic is not None:
+            try:
+                timeout = max(timeout, float(dynamic()))
+            except Exception:
+                _log.exception("the stop deadline of %s could not be computed", worker.name)
+        return timeout
 
     def _settle(self, worker: Worker, escalation: str | None) -> None:
         """Record how a worker ended, unless an earlier fault already said."""

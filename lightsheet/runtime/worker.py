@@ -59,6 +59,11 @@ class Phase(enum.IntEnum):
     DONE = 4
 
 
+class WorkerFailure(Exception):
+    """A failure the worker understands (a disk full, a device unplugged): its message alone is
+    the fault's reason, logged without a traceback."""
+
+
 class WorkerTerminated(BaseException):
     """Raised by SIGTERM in a worker's main thread so that setup or step unwind and teardown runs.
 
@@ -169,7 +174,13 @@ class Worker(abc.ABC):
             target=self._run_in_child, name=self.name, daemon=True
         )
         self.__started_at = time.monotonic()
-        process.start()
+        # SIGINT blocked while the child starts (the mask is inherited through exec): Ctrl-C in
+        # the terminal must not hit an interpreter that is still importing (the main decides).
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         self.__process = process
 
     def request_stop(self) -> None:
@@ -232,7 +243,8 @@ class Worker(abc.ABC):
 
     @property
     def failure(self) -> str | None:
-        """The one-line reason the child failed ("ValueError: ... (in step)"), if it did."""
+        """The one-line reason the child failed ("raised ValueError: ... (in step)", or a
+        ``WorkerFailure``'s own message), if it did."""
         text = self.__reason.value.decode("utf-8", errors="replace")
         return text or None
 
@@ -246,6 +258,7 @@ class Worker(abc.ABC):
     def _run_in_child(self) -> None:
         # Ctrl-C reaches every process of the terminal's group; the main process decides.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by start()
         # Named for its role, so an operator finds it in ps, top or a task manager.
         setproctitle(f"lightsheet: {self.name}")
         self.log = setup_process_logging(self.name, self.log_dir, self.log_level)
@@ -343,8 +356,12 @@ class Worker(abc.ABC):
         self.beat()
 
     def __record_failure(self, exc: BaseException) -> None:
-        self.log.error("%s raised %s: %s", self.__stage, type(exc).__name__, exc, exc_info=exc)
-        text = " ".join(f"{type(exc).__name__}: {exc} (in {self.__stage})".split())
+        if isinstance(exc, WorkerFailure):
+            self.log.error("%s: %s", self.__stage, exc)
+            text = " ".join(str(exc).split())
+        else:
+            self.log.error("%s raised %s: %s", self.__stage, type(exc).__name__, exc, exc_info=exc)
+            text = " ".join(f"raised {type(exc).__name__}: {exc} (in {self.__stage})".split())
         data = text.encode("utf-8")[: _REASON_BYTES - 1]
         self.__reason.value = data.decode("utf-8", errors="ignore").encode("utf-8")
 

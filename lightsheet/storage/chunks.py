@@ -10,12 +10,18 @@ measured as fast as a contiguous dataset (~5 GB/s into the page cache) and twice
 ``write_direct`` into the same chunked layout, which copies every plane into a chunk buffer; a
 contiguous dataset, unlike a chunked one, could not be resized to the volumes actually written.
 Compressed planes go through the HDF5 filter pipeline (Blosc with bit shuffle).
+
+A chunk is completed when it holds its volumes, or once its first volume is ``chunk_seconds``
+old: a saver that dies loses at most the chunk it was writing, so at most that long of the run.
+Before each chunk the disk must have room for all of it plus a reserve (``space.py``); a disk
+too full is ``DiskFull``, raised before anything of the chunk is written.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -27,6 +33,7 @@ import numpy as np
 
 from lightsheet.storage.durable import PARTIAL_SUFFIX, partial_path, publish
 from lightsheet.storage.metadata import json_safe
+from lightsheet.storage.space import disk_full_while, is_disk_full, require_room
 from lightsheet.storage.virtual import (
     CHUNK_ATTRS,
     CHUNKS_DIR,
@@ -151,6 +158,7 @@ class ChunkWriter:
         compression_level: int = 5,
         attrs: Mapping[str, Any] | None = None,
         waveforms: Mapping[str, Any] | None = None,
+        chunk_seconds: float | None = None,
     ) -> None:
         shape = tuple(int(n) for n in volume_shape)
         if len(shape) != 3 or min(shape) < 1:
@@ -175,6 +183,8 @@ class ChunkWriter:
         self._shape = (shape[0], shape[1], shape[2])
         self._dtype = np.dtype(dtype)
         self._per_chunk = int(volumes_per_chunk)
+        self._chunk_seconds = chunk_seconds
+        self._chunk_opened = 0.0
         self._waveforms = waveforms
         self._run_attrs: dict[str, Any] = {k: _attr_value(v) for k, v in (attrs or {}).items()}
         self._run_attrs.update(
@@ -236,18 +246,27 @@ class ChunkWriter:
                 f"volume is {volume.shape} {volume.dtype}, expected {self._shape} {self._dtype}"
             )
         rows = _frame_rows(frames, self._shape[0])
+        if self._file is None:
+            need = self._per_chunk * volume.nbytes
+            require_room(self._chunks_dir, need, f"chunk {len(self._records)}")
         try:
             if self._file is None:
                 self._open_chunk()
             self._append(volume, rows)
-        except BaseException:
+        except BaseException as exc:
             self._failed = True
+            if is_disk_full(exc):
+                raise disk_full_while(self._chunks_dir, exc, "writing a volume") from None
             raise
         self._in_chunk += 1
         self._volumes_written += 1
         self._bytes_written += volume.nbytes
-        if self._in_chunk == self._per_chunk:
+        if self._in_chunk == self._per_chunk or self._chunk_is_old():
             self._complete_chunk()
+
+    def _chunk_is_old(self) -> bool:
+        limit = self._chunk_seconds
+        return limit is not None and time.monotonic() - self._chunk_opened >= limit
 
     def close(self) -> None:
         """Complete the last chunk with the volumes it holds. Safe to call twice.
@@ -311,6 +330,7 @@ class ChunkWriter:
             chunk.close()
             raise
         self._file, self._partial, self._in_chunk = chunk, partial, 0
+        self._chunk_opened = time.monotonic()
         _log.debug("opened %s", partial)
 
     def _append(self, volume: np.ndarray, rows: np.ndarray) -> None:
@@ -343,8 +363,10 @@ class ChunkWriter:
             self._records.append(ChunkRecord(final.name, first_volume, self._in_chunk))
             self._partial, self._in_chunk = None, 0
             self._write_index()
-        except BaseException:
+        except BaseException as exc:
             self._failed = True
+            if is_disk_full(exc):
+                raise disk_full_while(self._chunks_dir, exc, "completing a chunk") from None
             raise
         _log.info(
             "completed %s: volumes %d..%d",

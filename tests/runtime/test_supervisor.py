@@ -161,7 +161,7 @@ def test_a_teardown_that_never_ends_is_killed(tmp_path: Path) -> None:
     # It failed by itself, then hung in teardown: seen although it never exited, and since a
     # teardown ignores SIGTERM, it took SIGKILL to end it.
     assert fault.reason.startswith("not answering: still shutting down after ")
-    assert stuck.failure == "RuntimeError: lost the device (in step)"
+    assert stuck.failure == "raised RuntimeError: lost the device (in step)"
     assert stuck.exitcode == -signal.SIGKILL
     assert "SIGTERM during teardown ignored" in (tmp_path / "camera.log").read_text()
     assert_no_leftovers([stuck.pid])

@@ -39,7 +39,7 @@ def test_exception_in_setup_is_logged_torn_down_and_exits_nonzero(tmp_path: Path
     worker.start()
     assert worker.join(30)
     assert worker.exitcode == 1
-    assert worker.failure == "ValueError: sensor on fire (in setup)"
+    assert worker.failure == "raised ValueError: sensor on fire (in setup)"
     assert worker.phase == Phase.DONE
     assert_no_leftovers([worker.pid])  # teardown released the block setup had created
     text = (tmp_path / "broken.log").read_text()

@@ -18,6 +18,7 @@ from lightsheet.storage import (
     volumes_per_chunk,
 )
 from lightsheet.storage import chunks as chunks_module
+from lightsheet.storage.space import DiskFull
 
 SHAPE = (4, 64, 64)
 
@@ -149,7 +150,7 @@ def test_a_chunk_that_fails_to_complete_stays_partial(tmp_path, monkeypatch):
 
     monkeypatch.setattr(chunks_module, "publish", disk_full)
     writer.write_volume(volume(2), frames(2))
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(DiskFull, match=r"disk full \(\d+ MB free on .*\) while completing a chunk"):
         writer.write_volume(volume(3), frames(3))
     with pytest.raises(RuntimeError, match="earlier write failed"):
         writer.write_volume(volume(4), frames(4))

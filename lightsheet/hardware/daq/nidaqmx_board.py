@@ -237,6 +237,12 @@ class NiDaqBoard(DaqBoard):
                 )
                 task.write(bool(level), auto_start=True)
 
+    def _do_piezo_period_ready(self) -> bool:
+        _, plan = self._configured()
+        with driver_errors("asking for the piezo read-back"):
+            available = int(plan.tasks["ai"].in_stream.avail_samp_per_chan)
+        return available >= self._n_samples
+
     def _do_read_piezo_v(self) -> np.ndarray:
         from nidaqmx.stream_readers import AnalogSingleChannelReader
 

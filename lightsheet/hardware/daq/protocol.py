@@ -244,6 +244,17 @@ class DaqBoard(ABC):
             raise DaqError("the piezo is read back only while the board is running")
         return self._do_read_piezo_v() * settings.piezo_um_per_v
 
+    def piezo_period_ready(self) -> bool:
+        """Whether ``read_piezo_um`` would return at once (a whole period was recorded).
+
+        A scan can be slow (a period of 100 s at 0.01 volumes/s): a caller that must stay
+        responsive asks first instead of blocking for a period.
+        """
+        settings = self._require_settings()
+        if settings.readback is None or not self._running:
+            return False
+        return self._do_piezo_period_ready()
+
     def set_safe(self) -> None:
         """Every output to its safe value (lasers blanked). Only logs when the board is gone."""
         if self._settings is None or self._closed:
@@ -315,6 +326,10 @@ class DaqBoard(ABC):
     @abstractmethod
     def _do_set_static(self, values: dict[str, float]) -> None:
         """Drive every output to a DC value (board stopped)."""
+
+    @abstractmethod
+    def _do_piezo_period_ready(self) -> bool:
+        """Whether a whole period of the read-back can be read without waiting."""
 
     @abstractmethod
     def _do_read_piezo_v(self) -> np.ndarray:

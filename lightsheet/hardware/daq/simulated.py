@@ -94,6 +94,12 @@ class SimulatedDaqBoard(DaqBoard):
     def _do_set_static(self, values: dict[str, float]) -> None:
         self._link.publish(held=values)
 
+    def _do_piezo_period_ready(self) -> bool:
+        settings = self._settings
+        assert settings is not None and self._piezo_lagged is not None
+        period_s = len(self._piezo_lagged) / settings.sample_rate_hz
+        return time.monotonic() >= self._t0 + (self._last_period_read + 1) * period_s
+
     def _do_read_piezo_v(self) -> np.ndarray:
         settings = self._settings
         assert settings is not None and self._piezo_lagged is not None

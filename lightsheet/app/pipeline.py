@@ -6,6 +6,11 @@ preview buffer, the simulated board's link), builds one worker per process with 
 stops every process in order and unlinks every block, on every exit path. A setting that needs a
 new process (another DAQ board, another trigger port, another camera backend) restarts only that
 process (``restart``); one that needs bigger rings needs a new Pipeline.
+
+When a process dies the Supervisor stops the rest in order; before that, if it was the scanner,
+the Pipeline drives every output of the board to its safe value itself (an NI output holds its
+last value when its task's process dies). On a fault the saver gets as long to write what the
+volume ring still holds as its measured speed needs, not a fixed time.
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ from typing import Any
 from lightsheet.app.planning import PIXEL_DTYPE, RingGeometry, frame_shape
 from lightsheet.app.planning import z_positions_um as planned_z
 from lightsheet.config import RigConfig
-from lightsheet.hardware.daq.factory import BoardLink, create_board_link
+from lightsheet.hardware.daq.factory import BoardLink, create_board_link, drive_outputs_safe
 from lightsheet.processes.camera import CameraWorker
 from lightsheet.processes.commands import (
+    BoardSessions,
     CameraState,
     DispatcherState,
     FinishRun,
@@ -35,7 +41,7 @@ from lightsheet.processes.dispatcher import DispatcherWorker
 from lightsheet.processes.frames import FRAME_META, volume_meta_dtype
 from lightsheet.processes.saver import SaverWorker
 from lightsheet.processes.scanner import ScannerWorker
-from lightsheet.processes.status import SCHEMAS
+from lightsheet.processes.status import SCHEMAS, SaverStatus
 from lightsheet.processes.trigger import TriggerWorker
 from lightsheet.runtime.events import LoggedEvent
 from lightsheet.runtime.preview import PreviewBuffer
@@ -50,6 +56,8 @@ log = logging.getLogger("lightsheet.pipeline")
 # Hardware first: the scanner drives lasers and galvos to safe values before anything else stops;
 # the dispatcher drains the frame ring before the saver closes its files.
 STOP_ORDER = ("scanner", "trigger", "camera", "dispatcher", "saver")
+SAVER_CLOSE_S = 5.0  # closing the last chunk and the index
+SLOWEST_DISK_BYTES_S = 20e6  # before the saver measured its own speed
 RESTARTABLE = ("scanner", "trigger", "camera")
 
 CameraLink = ProcessLink[CameraState, FinishRun]
@@ -80,6 +88,8 @@ class Pipeline:
         self.status = StatusBoard(SCHEMAS)
         self.gate = LoggedEvent("start_gate")  # opened by the trigger process on TRIGGER
         self.links: dict[str, ProcessLink[Any, Any]] = {}
+        self._board_sessions: tuple[str, ...] = ()  # what a dead scanner leaves on a server
+        self.outputs_made_safe: dict[str, float] | None = None
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -92,6 +102,8 @@ class Pipeline:
                 workers,
                 stop_order=[n for n in STOP_ORDER if n in self.process_names()],
                 on_fault=self._on_fault,
+                on_death=self._first_aid,
+                stop_timeouts={"saver": self._saver_drain_s},
             )
             self.supervisor.start()
             for worker in workers:
@@ -235,7 +247,36 @@ class Pipeline:
             return TriggerWorker(config.trigger, self.status, self.gate, **common)
         raise ValueError(f"unknown process {name!r}")
 
+    def _route_notice(self, process: str, message: Any) -> None:
+        if isinstance(message, BoardSessions):
+            self._board_sessions = message.names
+            return
+        self._on_notice(process, message)
+
+    def _first_aid(self, fault: Fault) -> None:
+        """Called the moment a process is found dead, before the others are stopped."""
+        if fault.process != "scanner":
+            return
+        link = None if self._board_link is None else self._board_link.name
+        try:
+            self.outputs_made_safe = drive_outputs_safe(self.config.daq, link, self._board_sessions)
+        except Exception:
+            log.exception("the scanner died and its outputs could NOT be made safe")
+            return
+        log.warning(
+            "the scanner died: every output driven to its safe value from the main process (%s)",
+            ", ".join(f"{k} {v:g} V" for k, v in self.outputs_made_safe.items()),
+        )
+
+    def _saver_drain_s(self) -> float:
+        """How long the saver may take to write what the volume ring holds, then close."""
+        counters = self._volumes.counters()
+        pending = counters.fill * self._volumes.spec.slot_nbytes
+        measured = self.status.section(SaverStatus).mbps * 1e6
+        rate = max(measured, SLOWEST_DISK_BYTES_S)
+        return SAVER_CLOSE_S + 2.0 * pending / rate
+
     def _link(self, worker: Worker) -> None:
-        link: ProcessLink[Any, Any] = ProcessLink(worker, self.problem, self._on_notice)
+        link: ProcessLink[Any, Any] = ProcessLink(worker, self.problem, self._route_notice)
         self.links[worker.name] = link
         link.start()

@@ -127,3 +127,9 @@ class DaqConfig(ConfigModel):
         description="host:port where `lightsheet rehearse` serves and finds the simulated NI "
         "server.",
     )
+    use_grpc: bool = Field(
+        False,
+        description="nidaqmx: drive the board through the NI gRPC Device Server at grpc_address "
+        "(a board in another computer, or `lightsheet rehearse --serve`) instead of the local "
+        "driver.",
+    )

@@ -73,6 +73,14 @@ class ScannerState:
 
 
 @dataclass(frozen=True)
+class BoardSessions:
+    """Notice: driver sessions the board keeps beyond the scanner's life (NI gRPC tasks), which
+    the main process must release to make the outputs safe should the scanner die."""
+
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class MeasurePiezo:
     """Play ``channels`` (laser blanked, no camera trigger) and answer with one period of the
     piezo read back, in µm (None without a read-back channel)."""

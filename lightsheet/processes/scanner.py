@@ -23,7 +23,7 @@ import numpy as np
 from lightsheet.config import DaqConfig
 from lightsheet.hardware.daq.factory import open_daq_board
 from lightsheet.hardware.daq.protocol import DaqBoard
-from lightsheet.processes.commands import MeasurePiezo, ScannerState
+from lightsheet.processes.commands import BoardSessions, MeasurePiezo, ScannerState
 from lightsheet.processes.status import ScannerStatus
 from lightsheet.runtime.commands import DEFERRED, CommandRefused
 from lightsheet.runtime.events import LoggedEvent
@@ -67,6 +67,8 @@ class ScannerWorker(Worker):
         self._waiting_for_gate = False
         self._measuring: tuple[tuple[int, Any], float] | None = None  # (reply to, deadline)
         self.log.info("DAQ board %s configured, outputs safe", self._daq_config.backend)
+        if self._board.session_names:
+            self.notify(BoardSessions(self._board.session_names))
         self.on_settings(self._initial)
 
     def on_settings(self, settings: object) -> object:

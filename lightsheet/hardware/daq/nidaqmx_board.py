@@ -125,6 +125,32 @@ class NiDaqBoard(DaqBoard):
         self._n_samples = 0
         self._loaded = False  # whether the tasks hold the current period
 
+    @property
+    def session_names(self) -> tuple[str, ...]:
+        if self._channel is None or self._plan is None:
+            return ()  # the local driver releases a dead process's tasks itself
+        return tuple(task.name for task in self._plan.tasks.values())
+
+    def release_sessions(self, names: tuple[str, ...]) -> None:
+        """Attach to each task a dead process left on the gRPC server and clear it, stopping
+        whatever it played, so the outputs can be taken over."""
+        if self._channel is None:
+            return
+        import nidaqmx
+        from nidaqmx.grpc_session_options import SessionInitializationBehavior
+
+        for name in names:
+            options = nidaqmx.GrpcSessionOptions(
+                self._channel,
+                name,
+                initialization_behavior=SessionInitializationBehavior.ATTACH_TO_SERVER_SESSION,
+            )
+            try:
+                with driver_errors(f"releasing the task {name} of a dead process"):
+                    nidaqmx.Task(new_task_name=name, grpc_options=options).close()
+            except DaqError as exc:
+                _log.warning("%s", exc)  # gone already: nothing holds the outputs
+
     # -- backend --------------------------------------------------------------------------------
 
     def _do_configure(self, settings: DaqSettings) -> None:

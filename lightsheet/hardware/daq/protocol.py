@@ -244,6 +244,18 @@ class DaqBoard(ABC):
             raise DaqError("the piezo is read back only while the board is running")
         return self._do_read_piezo_v() * settings.piezo_um_per_v
 
+    @property
+    def session_names(self) -> tuple[str, ...]:
+        """Driver sessions this board keeps outside its own process (an NI gRPC server's tasks),
+        which outlive it if the process dies: another process releases them with
+        ``release_sessions`` before it takes the outputs over. Empty for most boards."""
+        return ()
+
+    def release_sessions(self, names: tuple[str, ...]) -> None:
+        """Release the sessions a dead process left (see ``session_names``); before configure."""
+        if names:
+            raise DaqError(f"{type(self).__name__} keeps no sessions to release")
+
     def piezo_period_ready(self) -> bool:
         """Whether ``read_piezo_um`` would return at once (a whole period was recorded).
 

@@ -83,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
     except ProcessingInputError as exc:
         raise UsageError(str(exc)) from None
     _print_summary(outcome)
+    if outcome.status == "fault":
+        sys.stderr.write(f"lightsheet process: {outcome.stop_reason}\n")
     return _STATUS_EXIT[outcome.status]
 
 

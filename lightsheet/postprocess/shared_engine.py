@@ -21,6 +21,7 @@ from lightsheet.postprocess.output import OutputRun
 from lightsheet.postprocess.plan import Plan
 from lightsheet.postprocess.source import read_volume_into
 from lightsheet.processing.corrections import FLOAT, max_project, process_plane
+from lightsheet.processing.jobs import ProcessingError
 from lightsheet.processing.pool import ProcessingPool
 from lightsheet.processing.shared_array import create_shared_array
 from lightsheet.storage import open_run
@@ -110,7 +111,12 @@ def _read(plan: Plan, stack: np.ndarray, progress: ProgressFn, cancel: threading
         for index in range(plan.volumes):
             if cancel.is_set():
                 return False
-            read_volume_into(plan.source, data, index, stack[index])
+            try:
+                read_volume_into(plan.source, data, index, stack[index])
+            except (OSError, KeyError) as exc:
+                raise ProcessingError(
+                    f"{plan.source.path}: volume {index} unreadable ({exc})"
+                ) from exc
             progress(Step("reading", index + 1, plan.volumes, "volume"))
     finally:
         data.file.close()

@@ -103,7 +103,8 @@ def process_block(
 ) -> np.ndarray:
     """A (t, z, y, x) block of raw planes as corrected (and binned) float32 planes: what the
     pool does plane by plane, for an engine that hands over whole blocks (dask)."""
-    planes = np.ascontiguousarray(block, dtype=FLOAT).reshape(-1, *block.shape[-2:])
+    # Always a copy: a block handed over by an engine may be shared with other tasks.
+    planes = np.array(block, dtype=FLOAT, order="C", copy=True).reshape(-1, *block.shape[-2:])
     flags = np.asarray(present, dtype=bool).reshape(-1)
     if factor == 1:
         for plane, flag in zip(planes, flags, strict=True):

@@ -58,9 +58,10 @@ class ArrayHandle:
     def nbytes(self) -> int:
         return math.prod(self.shape) * np.dtype(self.dtype).itemsize
 
-    def reshaped(self, *shape: int) -> ArrayHandle:
+    def reshaped(self, *shape: int | tuple[int, ...]) -> ArrayHandle:
         """The same block seen with another shape of the same size (e.g. volumes as planes)."""
-        new = tuple(int(n) for n in (shape[0] if len(shape) == 1 else shape))
+        dims = shape[0] if len(shape) == 1 and isinstance(shape[0], tuple) else shape
+        new = tuple(int(n) for n in dims)
         if math.prod(new) != math.prod(self.shape):
             raise ValueError(f"cannot view {self.shape} as {new}")
         return ArrayHandle(self.name, new, self.dtype)

@@ -81,7 +81,8 @@ def resolve(job: Job) -> ResolvedJob:
         key: attach(value) if isinstance(value, ArrayHandle) else value
         for key, value in job.params.items()
     }
-    return ResolvedJob(job.func, [attach(h) for h in job.arrays], params, attach(job.status))
+    arrays = [attach(h) for h in job.arrays]
+    return ResolvedJob(job.func, arrays, params, attach(job.status))
 
 
 def run_item(job: ResolvedJob, index: int, cancelled: Callable[[], bool]) -> tuple[int, int, str]:

@@ -172,3 +172,16 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path, source, chang
         process_run(ProcessOptions(**options))
     assert "\n" not in str(caught.value)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_run_that_does_not_fit_in_memory_goes_to_dask(tmp_path, source, monkeypatch):
+    from lightsheet.postprocess import plan as plan_module
+
+    run_dir, _ = source
+    options = ProcessOptions(run_dir, tmp_path / "out", bin_factor=2)
+    assert plan_module.make_plan(options).engine == "threads"  # the measured default
+    monkeypatch.setattr(plan_module, "fits_in_memory", lambda nbytes: False)
+    assert plan_module.make_plan(options).engine == "dask"
+    forced = ProcessOptions(run_dir, tmp_path / "out", bin_factor=2, engine="processes")
+    with pytest.raises(ProcessingInputError, match="more than is free: use --engine dask"):
+        plan_module.make_plan(forced)

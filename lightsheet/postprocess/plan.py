@@ -3,7 +3,6 @@ operations as they are recorded, and which engine runs them."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import numpy as np
 from lightsheet.postprocess.options import ProcessingInputError, ProcessOptions
 from lightsheet.postprocess.references import load_reference
 from lightsheet.postprocess.source import SourceRun, open_source
-from lightsheet.processing.corrections import FLOAT, binned_shape, correction_gain
+from lightsheet.processing.corrections import binned_shape, correction_gain
 from lightsheet.processing.pool import DEFAULT_BACKEND
 from lightsheet.processing.shared_array import fits_in_memory, human_bytes
 
@@ -143,7 +142,3 @@ def make_plan(options: ProcessOptions) -> Plan:
     needed = shared_bytes(source, options.bin_factor, options.max_projection)
     engine = choose_engine(options, needed)
     return Plan(options, source, dark, gain, engine)
-
-
-def output_item_bytes(plan: Plan) -> int:
-    return math.prod(plan.out_volume_shape) * np.dtype(FLOAT).itemsize

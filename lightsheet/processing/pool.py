@@ -9,12 +9,15 @@ through ``imap`` with a chunk size of one, so progress advances per item.
 
 Cancel: a worker checks the cancel flag before each item and never stops inside one, so every
 item is either fully processed or untouched, and the report says which. The caller waits for the
-items in flight (one per worker, each well under a second for an image or a volume); only when
-that exceeds ``stop_grace_s`` are the workers terminated, and the items they were processing are
-reported as torn. Ctrl-C in the caller cancels the same way, then re-raises KeyboardInterrupt.
+items in flight (one per worker, milliseconds for an image); worker processes still inside an
+item ``stop_grace_s`` after the cancel are terminated, and the items they were processing are
+reported as torn (threads cannot be killed: they always finish their item). Ctrl-C in the
+caller cancels the same way, then re-raises KeyboardInterrupt.
 
-Backends: ``processes`` (spawned workers on shared memory) and ``threads`` (numpy releases the
-GIL in these operations); inputs smaller than ``serial_below_bytes`` run in the caller.
+Backends: ``threads`` (the default: numpy releases the GIL in these operations, and threads
+measured faster than processes, see benchmarks/parallel.py) and ``processes`` (spawned workers on
+shared memory, for functions that hold the GIL); inputs smaller than ``serial_below_bytes`` run
+in the caller.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ BACKENDS = ("processes", "threads")
 # two-array correction (workers pay a page fault per page of a block they map; threads do not).
 DEFAULT_BACKEND = "threads"
 SERIAL_BELOW_BYTES = 4 * 2**20
-STOP_GRACE_S = 5.0
+STOP_GRACE_S = 1.0  # the issue: workers stop within a second of a cancel
 POLL_S = 0.05
 RELEASE_TIMEOUT_S = 10.0
 ProgressFn = Callable[[int, int], None]
@@ -263,10 +266,11 @@ class ProcessingPool:
     def _check_workers(self, run: _Run) -> None:
         """A worker that died inside an item, or one that overran the grace after a cancel,
         ends the call: the pool is terminated (and restarted by the next call)."""
-        status = run.report.status
+        status = run.report.status.copy()  # workers keep writing the shared one
         for index in np.flatnonzero(status > 0):
-            if not _alive(int(status[index])):
-                run.fail(f"worker process {int(status[index])} died while processing item {index}")
+            pid = int(status[index])
+            if not _alive(pid) and run.report.status[index] == pid:
+                run.fail(f"worker process {pid} died while processing item {index}")
                 raise _ForcedStop
         overran = (
             run.stop_requested_at is not None

@@ -51,7 +51,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--engine",
         choices=ENGINES,
         default="auto",
-        help="auto: worker processes on shared memory if the run fits in RAM, else dask",
+        help="auto: threads on shared memory if the run fits in RAM, else dask (LocalCluster)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier run in --out")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")

@@ -185,3 +185,20 @@ def test_a_run_that_does_not_fit_in_memory_goes_to_dask(tmp_path, source, monkey
     forced = ProcessOptions(run_dir, tmp_path / "out", bin_factor=2, engine="processes")
     with pytest.raises(ProcessingInputError, match="more than is free: use --engine dask"):
         plan_module.make_plan(forced)
+
+
+def test_a_tiff_reference_reads_like_the_same_npy(tmp_path):
+    import tifffile
+
+    from lightsheet.postprocess.references import load_reference
+
+    image = np.random.default_rng(6).integers(0, 4000, (12, 10)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "flat.tif", image)
+    np.save(tmp_path / "flat.npy", image)
+    from_tiff = load_reference(tmp_path / "flat.tif", (12, 10), "flat")
+    assert from_tiff.dtype == np.float32
+    from_npy = load_reference(tmp_path / "flat.npy", (12, 10), "flat")
+    np.testing.assert_array_equal(from_tiff, from_npy)
+    (tmp_path / "broken.tif").write_bytes(b"not a tiff")
+    with pytest.raises(ProcessingInputError, match=r"--flat .*broken.tif: unreadable image"):
+        load_reference(tmp_path / "broken.tif", (12, 10), "flat")

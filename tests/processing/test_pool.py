@@ -4,9 +4,15 @@ untouched."""
 
 from __future__ import annotations
 
+import os
 import pickle
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 
 from lightsheet.processing.corrections import correction_gain, max_project, process_plane
@@ -15,6 +21,7 @@ from lightsheet.processing.pool import ProcessingPool
 from lightsheet.processing.shared_array import attach, create_shared_array
 from tests.processing import workfuncs
 from tests.processing.runs import reference
+from tests.waiting import wait_until
 
 SHAPE = (3, 4, 40, 36)
 
@@ -197,3 +204,43 @@ def test_attach_in_the_owner_gives_the_owned_array():
         view[5] = 42
         assert stack.array[1, 1] == 42
         del view
+
+
+_ORPHANING = """
+import sys
+from lightsheet.processing.pool import ProcessingPool
+pool = ProcessingPool(2, backend="processes")
+pool.start()
+pool._pool.map(abs, range(4))  # the workers are up
+print(*pool.worker_pids(), flush=True)
+sys.stdin.read()
+"""
+
+
+def test_workers_exit_when_the_main_process_is_killed():
+    root = Path(__file__).resolve().parents[2]
+    main = subprocess.Popen(
+        [sys.executable, "-c", _ORPHANING],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    try:
+        pids = [int(pid) for pid in main.stdout.readline().split()]
+        assert len(pids) == 2
+    finally:
+        main.send_signal(signal.SIGKILL)
+        main.wait(10)
+
+    def gone() -> bool:
+        return not any(psutil.pid_exists(pid) and _running(pid) for pid in pids)
+
+    wait_until(gone, 10, "the orphaned workers to exit")
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

@@ -57,8 +57,8 @@ from lightsheet.processing.shared_array import (
 from lightsheet.runtime.shm import release_block
 
 BACKENDS = ("processes", "threads")
-# benchmarks/parallel.py on the 2-core VM: threads 3.6-5.0 GB/s, processes 1.3-3.2 GB/s on the
-# two-array correction (workers pay a page fault per page of a block they map; threads do not).
+# benchmarks/parallel.py on the 2-core VM: threads faster than processes in 5 of 6 runs on the
+# two-array correction (a worker process pays a page fault per page of a block it maps).
 DEFAULT_BACKEND = "threads"
 SERIAL_BELOW_BYTES = 4 * 2**20
 STOP_GRACE_S = 1.0  # the issue: workers stop within a second of a cancel

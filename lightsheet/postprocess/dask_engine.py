@@ -29,6 +29,7 @@ from lightsheet.postprocess.plan import Plan
 from lightsheet.postprocess.shared_engine import EngineResult
 from lightsheet.processing.corrections import FLOAT, max_project, process_block
 from lightsheet.processing.jobs import ProcessingError
+from lightsheet.processing.signals import children_ignore_ctrl_c
 from lightsheet.storage.virtual import DATA
 
 LOCAL_HOST = "127.0.0.1"
@@ -116,18 +117,24 @@ def dask_client(scheduler: str | None, workers: int) -> Iterator[tuple[Client, s
         with client:
             yield client, f"dask ({scheduler})"
         return
-    with (
-        LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            host=LOCAL_HOST,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    cluster = client = None
+    try:
+        with children_ignore_ctrl_c():  # Ctrl-C is the main process's: it cancels cleanly
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                host=LOCAL_HOST,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+            client = Client(cluster)
         yield client, f"dask (LocalCluster, {workers} workers)"
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def run_dask(

@@ -54,6 +54,7 @@ from lightsheet.processing.shared_array import (
     clean_start,
     create_shared_array,
 )
+from lightsheet.processing.signals import children_ignore_ctrl_c
 from lightsheet.runtime.shm import release_block
 
 BACKENDS = ("processes", "threads")
@@ -114,11 +115,12 @@ class ProcessingPool:
         if self._pool is None:
             self._cancel_flag = self._ctx.Event()
             self._barrier = self._ctx.Barrier(self.workers)
-            self._pool = self._ctx.Pool(
-                self.workers,
-                initializer=pool_worker.initialize,
-                initargs=(self._cancel_flag, self._barrier),
-            )
+            with children_ignore_ctrl_c():  # also the pool's threads, which replace workers
+                self._pool = self._ctx.Pool(
+                    self.workers,
+                    initializer=pool_worker.initialize,
+                    initargs=(self._cancel_flag, self._barrier),
+                )
             _log.info("started %d worker process(es)", self.workers)
 
     def close(self) -> None:

@@ -4,7 +4,10 @@ line with exit 2, Ctrl-C as a clean stop with exit 130 and the source untouched.
 from __future__ import annotations
 
 import hashlib
+import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +15,7 @@ import pytest
 
 from lightsheet.runtime.shm import list_blocks, owner_pid
 from lightsheet.storage import read_metadata
-from tests.cli.cli_helpers import assert_one_line_error, lightsheet, popen
+from tests.cli.cli_helpers import assert_one_line_error, lightsheet
 from tests.processing.runs import SHAPE, write_run
 
 
@@ -71,23 +74,44 @@ def test_an_occupied_output_folder_is_refused(raw, tmp_path):
     assert "not a lightsheet run" in assert_one_line_error(result)
 
 
-def test_ctrl_c_stops_cleanly_with_exit_130(tmp_path):
-    # Large enough (100 MB) that the interrupt lands while the job is reading or correcting.
+@pytest.mark.parametrize("engine", ["processes", "dask"])
+def test_ctrl_c_stops_cleanly_with_exit_130(tmp_path, engine):
+    # Large enough (100 MB) that the interrupt lands while the job is running.
     raw = tmp_path / "big"
     write_run(raw, shape=(12, 16, 512, 512), per_chunk=4)
     before = hashlib.sha256((raw / "chunks" / "chunk-000000.h5").read_bytes()).hexdigest()
     out = tmp_path / "out"
-    process = popen("process", str(raw), "--out", str(out), "--bin", "2", "--engine", "processes")
+    # As in a terminal: Ctrl-C goes to the whole process group, workers included.
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lightsheet",
+            "process",
+            str(raw),
+            "--out",
+            str(out),
+            "--bin",
+            "2",
+            "--engine",
+            engine,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         first = process.stderr.read(1)  # the first progress bar is drawn: the job is running
         assert first, "no progress output"
-        process.send_signal(signal.SIGINT)
+        os.killpg(process.pid, signal.SIGINT)
         stdout, stderr = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
     assert process.returncode == 130, stderr
-    assert "cancelling" in stderr and "Traceback" not in stderr
+    assert "cancelling" in stderr and "Traceback" not in stderr  # no worker complained either
     meta = read_metadata(out)
     assert meta["stop_reason"] == "interrupted" and meta["volumes_saved"] < 12
     assert "stop reason:   interrupted" in stdout

@@ -12,13 +12,14 @@ from lightsheet.cli import (
     gui_cmd,
     inspect_cmd,
     logs_cmd,
+    process_cmd,
     rehearse_cmd,
 )
 from lightsheet.cli.exit_codes import ExitCode
 from lightsheet.cli.parser import OneLineParser, UsageError
 from lightsheet.config import ConfigError
 
-COMMANDS = (gui_cmd, acquire_cmd, config_cmd, logs_cmd, inspect_cmd, rehearse_cmd)
+COMMANDS = (gui_cmd, acquire_cmd, config_cmd, logs_cmd, inspect_cmd, process_cmd, rehearse_cmd)
 
 
 def build_parser() -> OneLineParser:

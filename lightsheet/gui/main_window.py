@@ -33,6 +33,7 @@ from lightsheet.gui.docks.view import ViewDock
 from lightsheet.gui.fault_dialog import FaultDialog
 from lightsheet.gui.logs_view import LogsView
 from lightsheet.gui.preview import PreviewUpdater
+from lightsheet.gui.process_dialog import open_process_dialog
 from lightsheet.gui.status_bar import StatusBar
 from lightsheet.gui.toolbar import AcquisitionToolbar
 from lightsheet.runtime.supervisor import Fault
@@ -279,6 +280,8 @@ class MainWindow(QMainWindow):
         quit_action.setShortcut("Ctrl+Q")
         rig_menu = bar.addMenu("&Rig")
         rig_menu.addAction("Restart processes", self.controller.restart)
+        tools_menu = bar.addMenu("&Tools")
+        tools_menu.addAction("Process a saved run…", lambda: open_process_dialog(self))
         view_menu = bar.addMenu("&View")
         for dock in self.docks():
             view_menu.addAction(dock.toggleViewAction())

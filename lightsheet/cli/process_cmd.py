@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -128,7 +129,7 @@ class _CancelOnSignal:
 
     def __init__(self) -> None:
         self.event = threading.Event()
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: object) -> None:
         if self.event.is_set():

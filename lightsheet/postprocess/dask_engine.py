@@ -107,6 +107,8 @@ def build_arrays(plan: Plan) -> tuple[da.Array, da.Array | None]:
 @contextlib.contextmanager
 def dask_client(scheduler: str | None, workers: int) -> Iterator[tuple[Client, str]]:
     """A client of the given scheduler, or of a LocalCluster on 127.0.0.1; (client, name)."""
+    cluster: LocalCluster | None = None
+    client: Client | None = None
     if scheduler:
         try:
             client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
@@ -117,7 +119,6 @@ def dask_client(scheduler: str | None, workers: int) -> Iterator[tuple[Client, s
         with client:
             yield client, f"dask ({scheduler})"
         return
-    cluster = client = None
     try:
         with children_ignore_ctrl_c():  # Ctrl-C is the main process's: it cancels cleanly
             cluster = LocalCluster(

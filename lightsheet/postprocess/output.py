@@ -67,7 +67,7 @@ class OutputRun:
             waveforms=source.waveforms,
         )
         self._projections = (
-            DerivedWriter(self.out_dir, PROJECTION, plan.out_frame_shape, FLOAT)
+            DerivedWriter(self.out_dir, PROJECTION, plan.out_frame_shape, np.dtype(FLOAT))
             if plan.options.max_projection
             else None
         )

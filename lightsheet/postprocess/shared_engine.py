@@ -13,6 +13,7 @@ import contextlib
 import logging
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +55,7 @@ def run_shared(
         present = shared((t * z,), bool, "present")
         present.array[:] = plan.source.present.reshape(-1)
         binned = shared((t * z, h, w), FLOAT, "binned") if plan.factor > 1 else None
-        params = {"factor": plan.factor}
+        params: dict[str, Any] = {"factor": plan.factor}
         for name, image in (("dark", plan.dark), ("gain", plan.gain)):
             if image is not None:
                 params[name] = shared(image.shape, FLOAT, name)

@@ -98,7 +98,7 @@ def open_source(run_dir: str | Path) -> SourceRun:
         metadata = {}
     return SourceRun(
         path=path,
-        shape=shape,  # type: ignore[arg-type]
+        shape=shape,
         dtype=np.dtype(dtype),
         attrs=attrs,
         volumes_per_chunk=int(attrs.get("volumes_per_chunk", max(1, shape[0]))),

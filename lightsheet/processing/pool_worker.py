@@ -31,16 +31,21 @@ def write_job(job: Job, ident: int):
     """Put ``job`` on a new block owned by the caller; returns the block (unlink it after)."""
     payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
     block = create_block("job", ident, _LENGTH.size + len(payload))
-    block.buf[: _LENGTH.size] = _LENGTH.pack(len(payload))
-    block.buf[_LENGTH.size : _LENGTH.size + len(payload)] = payload
+    buf = block.buf
+    assert buf is not None
+    buf[: _LENGTH.size] = _LENGTH.pack(len(payload))
+    buf[_LENGTH.size : _LENGTH.size + len(payload)] = payload
     return block
 
 
 def read_job(name: str) -> Job:
     block = attach_block(name)
     try:
-        (length,) = _LENGTH.unpack(bytes(block.buf[: _LENGTH.size]))
-        return pickle.loads(bytes(block.buf[_LENGTH.size : _LENGTH.size + length]))
+        buf = block.buf
+        assert buf is not None
+        (length,) = _LENGTH.unpack(bytes(buf[: _LENGTH.size]))
+        job: Job = pickle.loads(bytes(buf[_LENGTH.size : _LENGTH.size + length]))
+        return job
     finally:
         release_block(block, unlink=False)
 

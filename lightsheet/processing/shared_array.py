@@ -20,6 +20,7 @@ import threading
 from dataclasses import dataclass
 from multiprocessing import shared_memory
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 import psutil
@@ -60,8 +61,11 @@ class ArrayHandle:
 
     def reshaped(self, *shape: int | tuple[int, ...]) -> ArrayHandle:
         """The same block seen with another shape of the same size (e.g. volumes as planes)."""
-        dims = shape[0] if len(shape) == 1 and isinstance(shape[0], tuple) else shape
-        new = tuple(int(n) for n in dims)
+        first = shape[0] if len(shape) == 1 else None
+        if isinstance(first, tuple):
+            new = tuple(int(n) for n in first)
+        else:
+            new = tuple(int(n) for n in shape if not isinstance(n, tuple))
         if math.prod(new) != math.prod(self.shape):
             raise ValueError(f"cannot view {self.shape} as {new}")
         return ArrayHandle(self.name, new, self.dtype)
@@ -167,6 +171,7 @@ def attach(handle: ArrayHandle | SharedArray) -> np.ndarray:
     if isinstance(handle, SharedArray):
         handle = handle.handle
     owned = _owned.get(handle.name)
+    buffer: Any
     if owned is not None:
         buffer = owned.reshape(-1).view(np.uint8)
     else:

@@ -16,7 +16,6 @@ reason when the child failed ("ValueError: ... (in step)").
 from __future__ import annotations
 
 import abc
-import enum
 import logging
 import math
 import multiprocessing as mp
@@ -42,6 +41,7 @@ from lightsheet.runtime.commands import (
     log_cmd,
 )
 from lightsheet.runtime.events import LoggedEvent
+from lightsheet.runtime.lifecycle import Phase, WorkerFailure, WorkerTerminated
 from lightsheet.runtime.logs import process_logger, setup_process_logging
 
 ORPHAN_TEARDOWN_S = 1.5  # teardown budget after the main process died (the issue asks < 2 s)
@@ -50,25 +50,7 @@ EXIT_FAILED = 1
 EXIT_ORPHAN_TIMEOUT = 70  # teardown after the main process died did not finish in time
 _REASON_BYTES = 512
 
-
-class Phase(enum.IntEnum):
-    NEW = 0  # started, interpreter and imports not done yet
-    SETUP = 1
-    RUNNING = 2
-    STOPPING = 3  # teardown
-    DONE = 4
-
-
-class WorkerFailure(Exception):
-    """A failure the worker understands (a disk full, a device unplugged): its message alone is
-    the fault's reason, logged without a traceback."""
-
-
-class WorkerTerminated(BaseException):
-    """Raised by SIGTERM in a worker's main thread so that setup or step unwind and teardown runs.
-
-    A BaseException, so that a step's ``except Exception`` cannot swallow it.
-    """
+__all__ = ["Phase", "Worker", "WorkerFailure", "WorkerTerminated"]
 
 
 class Worker(abc.ABC):

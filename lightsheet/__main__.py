@@ -1,5 +1,5 @@
 """Allow ``python -m lightsheet``."""
 
-from lightsheet.cli.main import main
+from lightsheet.cli.entry import main
 
 raise SystemExit(main())

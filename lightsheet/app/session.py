@@ -121,13 +121,18 @@ class Session:
 
     # -- life cycle -------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Spawn the processes, paused. A scan or port the rig cannot use is refused before."""
+    def preflight(self) -> None:
+        """Refuse, as SessionConfigError, a config whose scan or trigger port cannot be used."""
         config = self.config
         self.waveforms(config.scanning.mode)
         if config.trigger.mode != "none":
             with refused_as_bad_input("trigger.port: "):
                 check_port(config.trigger)
+
+    def start(self) -> None:
+        """Spawn the processes, paused, once ``preflight`` found nothing to refuse."""
+        self.preflight()
+        config = self.config
         removed = remove_stale_blocks(log)
         if removed:
             log.info("removed %d stale shared-memory block(s) at start-up", len(removed))

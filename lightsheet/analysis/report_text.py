@@ -76,10 +76,9 @@ def _clock(c: dict[str, Any]) -> str:
 def _volume(v: dict[str, Any]) -> str:
     if not v.get("count"):
         return ""
-    return (
-        f"{v['measured_s'] * 1e3:.2f} ms (std {v['std_s'] * 1e3:.3f}), "
-        f"commanded {v['commanded_s'] * 1e3:.2f} ms"
-    )
+    commanded = v.get("commanded_s")
+    ordered = "not known" if commanded is None else f"{commanded * 1e3:.2f} ms"
+    return f"{v['measured_s'] * 1e3:.2f} ms (std {v['std_s'] * 1e3:.3f}), commanded {ordered}"
 
 
 def _exposure(e: dict[str, Any]) -> str:

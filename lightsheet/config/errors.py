@@ -20,7 +20,13 @@ class ConfigIssue:
         if self.key_path:
             parts.append(self.key_path)
         parts.append(self.message)
-        return ": ".join(parts)
+        return one_line(": ".join(parts))
+
+
+def one_line(text: str) -> str:
+    """``text`` with every character that is not printable escaped (``\\n``, ``\\x1e``): a key
+    or value from the file can never break the one-line-per-issue form."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 class ConfigError(Exception):

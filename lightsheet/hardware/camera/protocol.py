@@ -7,6 +7,11 @@ hot path copies each frame exactly once.
 
 Threads: ``read_into`` may block in one thread while another calls ``stop``; every other method
 is meant to be called from a single thread.
+
+``FrameViews`` is the optional zero-copy extension: the caller lends the camera the memory frames
+land in (every slot of a shared-memory ring), so a driver that receives into memory it is given
+(Aravis) writes each frame exactly where it is consumed. ``views.frame_views`` gives the same
+interface over ``read_into`` for every other camera.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import math
 import numbers
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
@@ -42,6 +48,18 @@ class FrameInfo:
     frame_id: int
     camera_ts: float
     host_ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class LostFrame:
+    """A frame the camera began but could not deliver whole (lost packets, stream error).
+
+    Its view holds no image; ``frame_id`` is the frame's place in the run's count, or -1 when the
+    stream did not say.
+    """
+
+    frame_id: int
+    reason: str
 
 
 class Roi(NamedTuple):
@@ -311,3 +329,39 @@ class Camera(ABC):
 
 def _is_int(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+class FrameViews(ABC):
+    """Frames received straight into views the caller owns, returned in the order they were queued.
+
+    ``attach_views`` lends the camera the views once (while stopped; C-contiguous, writable,
+    ``dtype`` and ``frame_shape``); ``queue_view(i)`` lets it fill view ``i``; ``next_filled``
+    hands back the oldest queued view with its FrameInfo, or a LostFrame when that frame could not
+    be delivered. A returned view is the caller's until it queues it again. Queued views survive
+    ``stop``/``start`` (they are filled after the next start, still in order); ``detach_views``
+    (while stopped) takes every view back, after which the caller may free the memory.
+    """
+
+    @abstractmethod
+    def attach_views(self, views: Sequence[np.ndarray]) -> None: ...
+
+    @abstractmethod
+    def queue_view(self, index: int) -> None: ...
+
+    @abstractmethod
+    def next_filled(self, timeout_s: float) -> tuple[int, FrameInfo | LostFrame] | None:
+        """The oldest queued view once its frame is complete or lost; None after ``timeout_s``."""
+
+    @abstractmethod
+    def detach_views(self) -> None: ...
+
+    @property
+    @abstractmethod
+    def queued(self) -> int:
+        """How many views the camera holds (queued and not yet returned)."""
+
+    @property
+    @abstractmethod
+    def frames_lost(self) -> int:
+        """Frames lost since the views were attached: LostFrames returned, frames that skipped
+        the camera's count (lost in transit), and frames that came while no view was queued."""

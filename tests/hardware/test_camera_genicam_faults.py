@@ -214,3 +214,30 @@ def test_listing_and_opening_send_no_discovery_to_any_gvcp_port() -> None:
             done.set()
             thread.join(5.0)
     assert received == []
+
+
+# -- the camera's own sensor replaces the config's ------------------------------------------------
+
+
+def test_with_camera_sensor_puts_the_cameras_sensor_into_the_config() -> None:
+    from lightsheet.config import CameraConfig
+    from lightsheet.hardware.camera.factory import with_camera_sensor
+
+    section = CameraConfig(backend="genicam", device="Fake_1", roi={"x": 1024, "width": 1024})
+    assert (section.sensor_width, section.sensor_height) == (1024, 1024)  # the default
+    resolved = with_camera_sensor(section)
+    assert (resolved.sensor_width, resolved.sensor_height) == (2048, 2048)
+    assert resolved.frame_shape == (2048, 1024)
+    simulated = CameraConfig()
+    assert with_camera_sensor(simulated) is simulated
+
+
+def test_with_camera_sensor_refuses_an_absent_camera_in_one_line() -> None:
+    from lightsheet.config import CameraConfig
+    from lightsheet.hardware.camera.factory import with_camera_sensor
+
+    with loopback_simulator_lock():
+        wait_for_free_port()
+        with pytest.raises(CameraError, match="no GigE Vision camera answers") as refused:
+            with_camera_sensor(CameraConfig(backend="genicam", device=LOOPBACK))
+    assert "\n" not in str(refused.value)

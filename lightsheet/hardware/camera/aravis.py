@@ -11,6 +11,7 @@ in-process ``Fake`` camera is enabled only when it is asked for by name.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 from dataclasses import dataclass
 from types import ModuleType
@@ -19,6 +20,7 @@ from typing import Any
 from lightsheet.hardware.camera.backends import BackendUnavailable
 from lightsheet.hardware.camera.protocol import CameraError
 
+_log = logging.getLogger(__name__)
 GVCP_PORT = 3956
 FAKE_PREFIX = "Fake"
 _loaded: dict[str, ModuleType] = {}
@@ -97,6 +99,16 @@ def open_device(device: str) -> OpenedDevice:
         aravis.enable_interface("Fake")
         return _open_by_id(aravis, text, "")
     return _open_usb(aravis, text)
+
+
+def release_device(opened: OpenedDevice, reachable: bool = True) -> None:
+    """Give a GigE Vision camera's control back at once (not when the object is collected), so
+    the next program, or the next open in this one, gets it; an unreachable one is only dropped."""
+    if reachable and isinstance(opened.device, load_aravis().GvDevice):
+        try:
+            opened.device.leave_control()
+        except Exception as exc:  # the camera may be gone already
+            _log.info("genicam: leaving control of %s: %s", opened.label, error_text(exc))
 
 
 def _open_gige(aravis: ModuleType, address: str) -> OpenedDevice:

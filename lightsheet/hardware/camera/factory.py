@@ -155,3 +155,30 @@ def check_roi_fits(camera: Camera, roi_cfg: Any) -> None:
                 f"camera.roi: {axis} + {extent} = {end} does not fit the {sensor_w} x {sensor_h} "
                 f"sensor of {getattr(camera, 'label', type(camera).__name__)}"
             )
+
+
+def with_camera_sensor(camera_cfg: Any) -> Any:
+    """``camera_cfg`` (a validated config section) with ``sensor_width``/``sensor_height`` set to
+    the real camera's own sensor, read by opening and closing the camera; the ROI is checked
+    against it. The simulated camera's section comes back unchanged.
+
+    Call it in the main process before shared memory is sized: an absent, busy or unloadable
+    camera then stops everything with one clear CameraError before a run (exit 2), instead of a
+    camera process that fails to start.
+    """
+    if getattr(camera_cfg, "backend", "simulated") == "simulated":
+        return camera_cfg
+    camera = build_camera(camera_cfg)
+    camera.open()
+    try:
+        check_roi_fits(camera, getattr(camera_cfg, "roi", None))
+        height, width = camera.sensor_shape
+    finally:
+        camera.close()
+    try:
+        return camera_cfg.updated(sensor_width=width, sensor_height=height)
+    except ValueError as exc:  # pydantic's ValidationError: a sensor beyond the config's limits
+        first = exc.errors()[0]["msg"] if hasattr(exc, "errors") else str(exc)
+        raise CameraError(
+            f"camera: the {width} x {height} sensor of {camera.label} is refused: {first}"
+        ) from None

@@ -22,7 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from lightsheet.hardware.camera.aravis import OpenedDevice, error_text, load_aravis, open_device
+from lightsheet.hardware.camera.aravis import (
+    OpenedDevice,
+    error_text,
+    load_aravis,
+    open_device,
+    release_device,
+)
 from lightsheet.hardware.camera.genicam_stream import StreamRun, buffer_over, widen_in_place
 from lightsheet.hardware.camera.protocol import (
     Camera,
@@ -135,7 +141,9 @@ class GenicamCamera(Camera, FrameViews):
             self.SUPPORTED_BINNING = (1,)
         steps = (cam.get_width_increment(), cam.get_height_increment())
         offsets = (cam.get_x_offset_increment(), cam.get_y_offset_increment())
-        self.ROI_STEP = math.lcm(*(max(int(s), 1) for s in steps + offsets))
+        smallest = (cam.get_width_bounds()[0], cam.get_height_bounds()[0])
+        # Every multiple of the step must be a valid size, so the smallest size is a step too.
+        self.ROI_STEP = math.lcm(*(max(int(s), 1) for s in steps + offsets + smallest))
         if cam.is_exposure_auto_available():
             cam.set_exposure_time_auto(self._aravis.Auto.OFF)
         if cam.are_chunks_available():
@@ -161,12 +169,8 @@ class GenicamCamera(Camera, FrameViews):
 
     def _release(self) -> None:
         opened, self._opened = self._opened, None
-        gige = opened is not None and isinstance(opened.device, self._aravis.GvDevice)
-        if gige and not self._control_lost.is_set():  # a lost camera would only time out
-            try:
-                opened.device.leave_control()
-            except Exception as exc:  # the camera may be gone already
-                _log.info("genicam: leaving control of %s: %s", opened.label, error_text(exc))
+        if opened is not None:  # a lost camera would only time out
+            release_device(opened, reachable=not self._control_lost.is_set())
 
     # -- settings ----------------------------------------------------------------------------------
 

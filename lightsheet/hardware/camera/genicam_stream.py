@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from lightsheet.hardware.camera.frame_ids import FrameCounter
 from lightsheet.hardware.camera.protocol import CameraError, FrameInfo, LostFrame
 
 POP_SLICE_S = 0.05  # a blocked read notices stop() and a lost camera within this
@@ -21,7 +22,7 @@ POP_SLICE_S = 0.05  # a blocked read notices stop() and a lost camera within thi
 # machine drops packets of any frame larger than that), and a frame is given up as incomplete
 # only after 0.5 s instead of 0.1 s, so a receiver thread the scheduler delays loses nothing.
 GIGE_FRAME_RETENTION_US = 500_000
-_GVSP_ID_SPAN = 0xFFFF  # GigE Vision 1.x block ids run 1..65535 and skip 0 when they wrap
+GVSP_ID_SPAN = 0xFFFF  # GigE Vision 1.x block ids run 1..65535 and skip 0 when they wrap
 
 
 def buffer_over(aravis: Any, memory: np.ndarray) -> Any:
@@ -47,32 +48,6 @@ def widen_in_place(view: np.ndarray) -> None:
         view[0] = first
 
 
-class FrameCounter:
-    """Run-relative frame ids from the stream's own ids: 0 at the first frame of a start, jumps
-    where frames were lost, and GigE Vision's 16-bit block ids unwrapped."""
-
-    def __init__(self) -> None:
-        self._last_raw: int | None = None
-        self.frame_id = -1
-        self.skipped = 0  # frames the stream's ids jumped over
-
-    def advance(self, raw: int) -> int:
-        if self._last_raw is None or raw <= 0:
-            step = 1
-        else:
-            step = raw - self._last_raw
-            if step <= 0 and self._last_raw <= _GVSP_ID_SPAN:
-                step += _GVSP_ID_SPAN
-            if step <= 0:  # a repeated or older id: never move backwards
-                step = 1
-        if raw > 0:
-            self._last_raw = raw
-        if self.frame_id >= 0:
-            self.skipped += step - 1
-        self.frame_id = self.frame_id + step if self.frame_id >= 0 else 0
-        return self.frame_id
-
-
 class StreamRun:
     """The stream of one start: push buffers, pop them in order, turn them into FrameInfo."""
 
@@ -89,7 +64,7 @@ class StreamRun:
         if isinstance(self._stream, aravis.GvStream):
             self._stream.set_property("socket-buffer", aravis.GvStreamSocketBuffer.AUTO)
             self._stream.set_property("frame-retention", GIGE_FRAME_RETENTION_US)
-        self.counter = FrameCounter()
+        self.counter = FrameCounter(wrap=GVSP_ID_SPAN)
         self.failed = 0  # buffers that came back incomplete
 
     def push(self, buffer: Any) -> None:

@@ -102,11 +102,12 @@ def test_stop_ends_a_blocked_read_on_the_network_path(gige: None) -> None:
 
 
 def read_views(camera: GenicamCamera, count: int, n_views: int = 6) -> list[tuple[int, np.ndarray]]:
-    """``count`` frames received straight into lent views; (frame id, copy of the frame)."""
+    """``count`` frames received straight into lent views; (frame id, copy of the frame).
+    ``camera.lost_while_reading`` is frames_lost at the last frame (what comes after it, until
+    the stop, finds no view and would count too)."""
     views = [np.zeros(camera.frame_shape, np.uint16) for _ in range(n_views)]
-    camera.attach_views(views)
-    for index in range(n_views):
-        camera.queue_view(index)
+    for index, view in enumerate(views):
+        camera.queue_view(view, index)
     frames = []
     camera.start()
     try:
@@ -116,7 +117,8 @@ def read_views(camera: GenicamCamera, count: int, n_views: int = 6) -> list[tupl
             index, info = filled
             assert isinstance(info, FrameInfo), info
             frames.append((info.frame_id, views[index].copy()))
-            camera.queue_view(index)
+            camera.queue_view(views[index], index)
+        camera.lost_while_reading = camera.frames_lost
     finally:
         camera.stop()
     return frames
@@ -143,7 +145,7 @@ def test_frames_received_into_views_equal_the_test_pattern_without_drops(
         camera.set_roi(0, 0, 512, 512)
         camera.set_exposure_ms(10.0)  # 100 frames/s, and the image's scale is exactly 1
         frames = read_views(camera, 150)  # the simulator's 16-bit ids wrap within these
-        assert camera.frames_lost == 0
+        assert camera.lost_while_reading == 0
     assert_pattern_with_consecutive_ids(frames)
 
 
@@ -192,9 +194,8 @@ def test_views_come_back_in_queue_order_and_survive_a_restart() -> None:
     with fake_camera() as camera:
         camera.set_roi(0, 0, 64, 64)
         views = [np.zeros(camera.frame_shape, np.uint16) for _ in range(3)]
-        camera.attach_views(views)
         for index in (2, 0, 1):
-            camera.queue_view(index)
+            camera.queue_view(views[index], f"slot {index}")
         camera.start()
         first = camera.next_filled(READ_TIMEOUT_S)
         camera.stop()
@@ -202,32 +203,33 @@ def test_views_come_back_in_queue_order_and_survive_a_restart() -> None:
         camera.start()
         later = [camera.next_filled(READ_TIMEOUT_S) for _ in range(2)]
         camera.stop()
-    assert [first[0], *(r[0] for r in later)] == [2, 0, 1]
+    assert [first[0], *(r[0] for r in later)] == ["slot 2", "slot 0", "slot 1"]
     assert [first[1].frame_id, *(r[1].frame_id for r in later)] == [0, 0, 1]
 
 
 def test_misused_views_are_refused() -> None:
     with fake_camera() as camera:
         camera.set_roi(0, 0, 32, 32)
-        with pytest.raises(CameraError, match="view 0 is"):
-            camera.attach_views([np.zeros((32, 33), np.uint16)])
+        with pytest.raises(CameraError, match="view is uint16"):
+            camera.queue_view(np.zeros((32, 33), np.uint16), 0)
         with pytest.raises(CameraError, match="C-contiguous"):
-            camera.attach_views([np.zeros((32, 64), np.uint16)[:, ::2]])
-        with pytest.raises(CameraError, match="no views attached"):
-            camera.queue_view(0)
-        camera.attach_views([np.zeros((32, 32), np.uint16)])
-        camera.queue_view(0)
+            camera.queue_view(np.zeros((32, 64), np.uint16)[:, ::2], 0)
+        view = np.zeros((32, 32), np.uint16)
+        camera.queue_view(view, 0)
         with pytest.raises(CameraError, match="already queued"):
-            camera.queue_view(0)
-        with pytest.raises(CameraError, match="not one of"):
-            camera.queue_view(1)
+            camera.queue_view(view, 1)
         camera.start()
         with pytest.raises(CameraError, match="next_filled"):
             camera.read_into(np.zeros((32, 32), np.uint16), 0.1)
         with pytest.raises(CameraError, match="stopped"):
-            camera.detach_views()
+            camera.release_views()
         camera.stop()
-        camera.detach_views()
+        camera.release_views()
+        assert camera.queued == 0
+        camera.start()  # with no view lent any more, read_into works again
+        assert camera.read_into(np.zeros((32, 32), np.uint16), READ_TIMEOUT_S) is not None
+        with pytest.raises(CameraError, match="queue views before start"):
+            camera.queue_view(view, 0)
         assert camera.queued == 0
 
 
@@ -235,12 +237,11 @@ def test_frames_that_find_no_queued_view_are_counted_as_lost() -> None:
     with fake_camera() as camera:
         camera.set_roi(0, 0, 32, 32)
         camera.set_exposure_ms(5.0)
-        views = [np.zeros((32, 32), np.uint16)]
-        camera.attach_views(views)
-        camera.queue_view(0)
+        view = np.zeros((32, 32), np.uint16)
+        camera.queue_view(view, "only")
         camera.start()
-        index, info = camera.next_filled(READ_TIMEOUT_S)
-        assert (index, info.frame_id) == (0, 0)
+        token, info = camera.next_filled(READ_TIMEOUT_S)
+        assert (token, info.frame_id) == ("only", 0)
         # Nothing is queued now: the camera has nowhere to put the frames that keep coming.
         assert camera.next_filled(0.2) is None
         assert camera.frames_lost >= 5

@@ -39,9 +39,8 @@ def test_incomplete_frames_from_a_lossy_network_come_back_as_lost_frames() -> No
         camera.set_roi(0, 0, 512, 256)
         camera.set_exposure_ms(10.0)
         views = [np.zeros(camera.frame_shape, np.uint16) for _ in range(6)]
-        camera.attach_views(views)
-        for index in range(6):
-            camera.queue_view(index)
+        for index, view in enumerate(views):
+            camera.queue_view(view, index)
         camera.start()
         results = []
         while len(results) < 40:
@@ -52,7 +51,7 @@ def test_incomplete_frames_from_a_lossy_network_come_back_as_lost_frames() -> No
                 results.append((result.frame_id, views[index].copy()))
             else:
                 results.append((result.frame_id, None))
-            camera.queue_view(index)
+            camera.queue_view(views[index], index)
         camera.stop()
         lost_total = camera.frames_lost
     ids = [frame_id for frame_id, _ in results]

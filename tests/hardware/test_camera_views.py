@@ -22,9 +22,8 @@ def test_a_camera_without_native_views_gets_them_over_read_into() -> None:
         views = frame_views(camera)
         assert isinstance(views, ReadIntoViews)
         slots = [np.zeros(camera.frame_shape, np.uint16) for _ in range(3)]
-        views.attach_views(slots)
         for index in (1, 2, 0):
-            views.queue_view(index)
+            views.queue_view(slots[index], index)
         camera.start()
         got = []
         for _ in range(5):
@@ -32,7 +31,7 @@ def test_a_camera_without_native_views_gets_them_over_read_into() -> None:
             assert isinstance(info, FrameInfo)
             assert decode_frame_id(slots[index]) == info.frame_id  # the frame is in that view
             got.append((index, info.frame_id))
-            views.queue_view(index)
+            views.queue_view(slots[index], index)
         camera.stop()
     assert got == [(1, 0), (2, 1), (0, 2), (1, 4), (2, 5)]
     assert views.frames_lost == 1  # frame 3 never came
@@ -42,30 +41,32 @@ def test_a_frame_that_finds_no_view_queued_is_read_and_counted_as_lost() -> None
     with small_simulated(stamp_frame_id=True) as camera:
         views = frame_views(camera)
         slot = np.zeros(camera.frame_shape, np.uint16)
-        views.attach_views([slot])
         camera.start()
         assert views.next_filled(READ_TIMEOUT_S) is None  # nothing queued: frame 0 is lost
         assert views.frames_lost == 1 and views.queued == 0
-        views.queue_view(0)
-        index, info = views.next_filled(READ_TIMEOUT_S)
-        assert (index, info.frame_id, decode_frame_id(slot)) == (0, 1, 1)
+        views.queue_view(slot, "slot")
+        token, info = views.next_filled(READ_TIMEOUT_S)
+        assert (token, info.frame_id, decode_frame_id(slot)) == ("slot", 1, 1)
         with pytest.raises(CameraError, match="stopped"):
-            views.detach_views()
+            views.release_views()
         camera.stop()
-        views.detach_views()
+        views.release_views()
 
 
 def test_views_must_fit_the_frames() -> None:
     with small_simulated() as camera:
         views = frame_views(camera)
         height, width = camera.frame_shape
-        with pytest.raises(CameraError, match="view 1 is uint16"):
-            views.attach_views([np.zeros((height, width), np.uint16), np.zeros((2, 2), np.uint16)])
-        with pytest.raises(CameraError, match="at least one view"):
-            views.attach_views([])
-        camera.start()
-        with pytest.raises(CameraError, match="stopped"):
-            views.attach_views([np.zeros((height, width), np.uint16)])
+        with pytest.raises(CameraError, match=r"view is uint16 \(2, 2\)"):
+            views.queue_view(np.zeros((2, 2), np.uint16), 0)
+        with pytest.raises(CameraError, match="view is int16"):
+            views.queue_view(np.zeros((height, width), np.int16), 0)
+        with pytest.raises(CameraError, match="numpy array"):
+            views.queue_view([[0]], 0)
+        view = np.zeros((height, width), np.uint16)
+        views.queue_view(view, 0)
+        with pytest.raises(CameraError, match="already queued"):
+            views.queue_view(view, 1)
 
 
 def test_a_genicam_camera_is_its_own_frame_views() -> None:

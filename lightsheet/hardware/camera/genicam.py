@@ -17,7 +17,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,12 @@ from lightsheet.hardware.camera.aravis import (
     open_device,
     release_device,
 )
-from lightsheet.hardware.camera.genicam_stream import StreamRun, buffer_over, widen_in_place
+from lightsheet.hardware.camera.genicam_stream import (
+    FramePool,
+    StreamRun,
+    buffer_over,
+    widen_in_place,
+)
 from lightsheet.hardware.camera.protocol import (
     Camera,
     CameraError,
@@ -38,7 +43,7 @@ from lightsheet.hardware.camera.protocol import (
     LostFrame,
     Roi,
 )
-from lightsheet.hardware.camera.views import ViewQueue, check_views
+from lightsheet.hardware.camera.views import ViewQueue
 
 _log = logging.getLogger(__name__)
 
@@ -76,7 +81,6 @@ class GenicamCamera(Camera, FrameViews):
         self._trigger_edge = trigger_edge
         self._packet_size = int(packet_size)
         self._readout_ms = float(readout_ms)
-        self._buffer_frames = int(buffer_frames)
         self._opened: OpenedDevice | None = None
         self._sensor: tuple[int, int] | None = None
         self._exposure_bounds = (0.0, 0.0)
@@ -85,11 +89,12 @@ class GenicamCamera(Camera, FrameViews):
         self._read_lock = threading.Lock()
         self._control_lost = threading.Event()
         self._run: StreamRun | None = None
-        self._pool: list[tuple[np.ndarray, Any]] = []  # read_into's own buffers
+        self._pool = FramePool(self._aravis, int(buffer_frames))  # read_into's own buffers
+        self._pool_in_use = False  # this start receives into the pool (no view was lent)
         self._views = ViewQueue()
-        self._view_buffers: list[Any] = []
-        self._done: dict[int, Any] = {}  # views Aravis finished ahead of an older one
-        self._lost_before = 0  # frames lost in earlier starts since the views were attached
+        self._view_buffers: dict[int, tuple[np.ndarray, Any]] = {}  # address: (view, buffer)
+        self._done: dict[int, Any] = {}  # address: a buffer Aravis finished ahead of an older one
+        self._lost_before = 0  # frames lost in earlier starts since the camera was opened
 
     # -- identity ----------------------------------------------------------------------------------
 
@@ -121,6 +126,7 @@ class GenicamCamera(Camera, FrameViews):
         if isinstance(opened.device, self._aravis.GvDevice):
             opened.device.connect("control-lost", lambda *_: self._control_lost.set())
         self._control_lost.clear()
+        self._lost_before = 0
 
     def _inspect(self, cam: Any) -> None:
         """Learn the sensor and limits, and switch off what would change frames behind our back."""
@@ -162,9 +168,9 @@ class GenicamCamera(Camera, FrameViews):
             _log.warning("genicam: packet size left at %d: %s", cam.gv_get_packet_size(), exc)
 
     def _do_close(self) -> None:
-        self._view_buffers = []
-        self._views.detach()
-        self._pool = []
+        self._view_buffers = {}
+        self._views.entries.clear()
+        self._pool.clear()
         self._release()
 
     def _release(self) -> None:
@@ -246,13 +252,10 @@ class GenicamCamera(Camera, FrameViews):
         if payload > height * width * 2:
             raise CameraError(f"genicam: frames of {payload} bytes do not fit {height}x{width}")
         run = StreamRun(self._aravis, cam, self._control_lost)
-        if self._views.views:
-            for index in self._views.order:
-                run.push(self._view_buffers[index])
-        else:
-            self._fill_pool(max(payload, needed))
-            for _, buffer in self._pool:
-                run.push(buffer)
+        self._pool_in_use = not self._view_buffers
+        lent = [self._view_buffers[address][1] for _, address, _ in self._views.entries]
+        for buffer in self._pool.buffers(max(payload, needed)) if self._pool_in_use else lent:
+            run.push(buffer)
         self._done.clear()
         self._halt.clear()
         self._run = run
@@ -269,12 +272,6 @@ class GenicamCamera(Camera, FrameViews):
         self._write_region(self.roi, self.binning)
         self._apply_trigger(cam)
 
-    def _fill_pool(self, nbytes: int) -> None:
-        if len(self._pool) == self._buffer_frames and self._pool[0][0].nbytes == nbytes:
-            return
-        memory = [np.empty(nbytes, dtype=np.uint8) for _ in range(self._buffer_frames)]
-        self._pool = [(m, buffer_over(self._aravis, m)) for m in memory]
-
     def _do_stop(self) -> None:
         self._halt.set()
         with self._read_lock:  # a read blocked in another thread leaves within POP_SLICE_S
@@ -290,47 +287,43 @@ class GenicamCamera(Camera, FrameViews):
             self._done.clear()
 
     def _do_read_into(self, buffer: np.ndarray, timeout_s: float) -> FrameInfo | None:
-        if self._views.views:
-            raise CameraError("genicam: views are attached: read frames with next_filled")
+        if self._view_buffers:
+            raise CameraError("genicam: views are lent: read frames with next_filled")
         deadline = time.monotonic() + timeout_s
         with self._read_lock:
-            by_id = {id(b): m for m, b in self._pool}
             while self._run is not None:
                 popped = self._run.pop(max(deadline - time.monotonic(), 0.0), self._halt)
                 if popped is None:
                     return None
                 result = self._run.describe(popped, self.frame_shape)
                 if isinstance(result, FrameInfo):
-                    self._copy_out(by_id[id(popped)], buffer)
+                    self._pool.copy_out(popped, buffer, self._pixel_format == "Mono8")
                 self._run.push(popped)
                 if isinstance(result, FrameInfo):
                     return result
                 _log.warning("genicam: frame %d lost: %s", result.frame_id, result.reason)
         return None
 
-    def _copy_out(self, memory: np.ndarray, buffer: np.ndarray) -> None:
-        pixels = buffer.size
-        if self._pixel_format == "Mono8":
-            np.copyto(buffer, memory[:pixels].reshape(buffer.shape))
-        else:
-            np.copyto(buffer, memory[: 2 * pixels].view("<u2").reshape(buffer.shape))
-
     # -- FrameViews --------------------------------------------------------------------------------
 
-    def attach_views(self, views: Sequence[np.ndarray]) -> None:
-        self._require_open("attach views")
-        checked = check_views(self, views)
-        self._views.attach(checked)
-        self._view_buffers = [buffer_over(self._aravis, view) for view in checked]
-        self._lost_before = 0
-
-    def queue_view(self, index: int) -> None:
-        self._views.queue(index)
+    def queue_view(self, view: np.ndarray, token: Hashable) -> None:
+        self._require_open("queue a view")
+        address = self._views.add(self, view, token)
+        known = self._view_buffers.get(address)
+        if known is None or known[0].nbytes != view.nbytes:
+            known = (view, buffer_over(self._aravis, view))
+            self._view_buffers[address] = known
         run = self._run
         if run is not None:
-            run.push(self._view_buffers[index])
+            if self._pool_in_use:
+                self._views.entries.pop()
+                raise CameraError(
+                    "genicam: queue views before start: this acquisition receives into the "
+                    "camera's own buffers for read_into"
+                )
+            run.push(known[1])
 
-    def next_filled(self, timeout_s: float) -> tuple[int, FrameInfo | LostFrame] | None:
+    def next_filled(self, timeout_s: float) -> tuple[Hashable, FrameInfo | LostFrame] | None:
         self._require_open("read a frame")
         timeout_s = float(timeout_s)
         if not timeout_s >= 0.0:
@@ -340,31 +333,31 @@ class GenicamCamera(Camera, FrameViews):
             return None
         deadline = time.monotonic() + timeout_s
         with self._read_lock:
-            order = self._views.order
-            if self._run is None or not order:
+            entries = self._views.entries
+            if self._run is None or not entries:
                 self._halt.wait(timeout_s)  # frames arriving now find no buffer: underruns
                 return None
-            by_id = {id(b): i for i, b in enumerate(self._view_buffers)}
-            while order[0] not in self._done:
+            by_id = {id(buffer): address for address, (_, buffer) in self._view_buffers.items()}
+            while entries[0][1] not in self._done:
                 popped = self._run.pop(max(deadline - time.monotonic(), 0.0), self._halt)
                 if popped is None:
                     return None
                 self._done[by_id[id(popped)]] = popped
-            index = order.popleft()
-            result = self._run.describe(self._done.pop(index), self.frame_shape)
+            token, address, view = entries.popleft()
+            result = self._run.describe(self._done.pop(address), self.frame_shape)
         if isinstance(result, FrameInfo) and self._pixel_format == "Mono8":
-            widen_in_place(self._views.views[index])
-        return index, result
+            widen_in_place(view)
+        return token, result
 
-    def detach_views(self) -> None:
+    def release_views(self) -> None:
         if self.is_running:
-            raise CameraError("views can only be detached while the camera is stopped")
-        self._views.detach()
-        self._view_buffers = []
+            raise CameraError("views can only be released while the camera is stopped")
+        self._views.entries.clear()
+        self._view_buffers = {}
 
     @property
     def queued(self) -> int:
-        return len(self._views.order)
+        return len(self._views)
 
     @property
     def frames_lost(self) -> int:

@@ -48,6 +48,34 @@ def widen_in_place(view: np.ndarray) -> None:
         view[0] = first
 
 
+class FramePool:
+    """The camera's own frames for ``read_into``: memory lightsheet allocates, Aravis fills."""
+
+    def __init__(self, aravis: Any, count: int) -> None:
+        self._aravis = aravis
+        self._count = count
+        self._memory: dict[int, np.ndarray] = {}  # id of the Aravis buffer: its memory
+        self._buffers: list[Any] = []
+
+    def buffers(self, nbytes: int) -> list[Any]:
+        """``count`` buffers of ``nbytes`` each (the same ones while the size stays)."""
+        if not self._buffers or next(iter(self._memory.values())).nbytes != nbytes:
+            memory = [np.empty(nbytes, dtype=np.uint8) for _ in range(self._count)]
+            self._buffers = [buffer_over(self._aravis, m) for m in memory]
+            self._memory = {id(b): m for b, m in zip(self._buffers, memory, strict=True)}
+        return self._buffers
+
+    def copy_out(self, buffer: Any, frame: np.ndarray, eight_bit: bool) -> None:
+        """Copy the image in ``buffer`` into ``frame`` (uint16), widening 8-bit pixels."""
+        memory = self._memory[id(buffer)]
+        pixels = frame.size
+        source = memory[:pixels] if eight_bit else memory[: 2 * pixels].view("<u2")
+        np.copyto(frame, source.reshape(frame.shape))
+
+    def clear(self) -> None:
+        self._memory, self._buffers = {}, []
+
+
 class StreamRun:
     """The stream of one start: push buffers, pop them in order, turn them into FrameInfo."""
 

@@ -21,7 +21,7 @@ import math
 import numbers
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
@@ -332,28 +332,27 @@ def _is_int(value: object) -> bool:
 
 
 class FrameViews(ABC):
-    """Frames received straight into views the caller owns, returned in the order they were queued.
+    """Frames received straight into views the caller owns, handed back in the order queued.
 
-    ``attach_views`` lends the camera the views once (while stopped; C-contiguous, writable,
-    ``dtype`` and ``frame_shape``); ``queue_view(i)`` lets it fill view ``i``; ``next_filled``
-    hands back the oldest queued view with its FrameInfo, or a LostFrame when that frame could not
-    be delivered. A returned view is the caller's until it queues it again. Queued views survive
-    ``stop``/``start`` (they are filled after the next start, still in order); ``detach_views``
-    (while stopped) takes every view back, after which the caller may free the memory.
+    ``queue_view(view, token)`` lends the camera one frame's memory (C-contiguous, writable,
+    ``dtype`` and ``frame_shape``, e.g. a ring slot's data; lend the first ones before ``start``,
+    a camera may choose how it receives then); ``next_filled`` returns the token of
+    the oldest queued view once its frame is complete (FrameInfo) or lost (LostFrame: the view
+    holds no image). A returned view is the caller's again. Queued views survive ``stop`` and
+    ``start`` (filled after the next start, still in order). The camera may keep per-view driver
+    state; ``release_views`` (while stopped) drops it and every queued view, after which the
+    caller may free the memory.
     """
 
     @abstractmethod
-    def attach_views(self, views: Sequence[np.ndarray]) -> None: ...
+    def queue_view(self, view: np.ndarray, token: Hashable) -> None: ...
 
     @abstractmethod
-    def queue_view(self, index: int) -> None: ...
+    def next_filled(self, timeout_s: float) -> tuple[Hashable, FrameInfo | LostFrame] | None:
+        """The oldest queued view's token and what it holds; None after ``timeout_s``."""
 
     @abstractmethod
-    def next_filled(self, timeout_s: float) -> tuple[int, FrameInfo | LostFrame] | None:
-        """The oldest queued view once its frame is complete or lost; None after ``timeout_s``."""
-
-    @abstractmethod
-    def detach_views(self) -> None: ...
+    def release_views(self) -> None: ...
 
     @property
     @abstractmethod
@@ -363,5 +362,5 @@ class FrameViews(ABC):
     @property
     @abstractmethod
     def frames_lost(self) -> int:
-        """Frames lost since the views were attached: LostFrames returned, frames that skipped
-        the camera's count (lost in transit), and frames that came while no view was queued."""
+        """Frames lost since the camera was opened: LostFrames returned, frames that skipped the
+        camera's count (lost in transit), and frames that came while no view was queued."""

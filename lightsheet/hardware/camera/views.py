@@ -1,13 +1,13 @@
-"""FrameViews for every camera: natively where the driver receives into lent memory, else over
-``read_into``, so the camera process needs one loop whatever the camera.
+"""FrameViews for every camera: natively where the driver receives into lent memory (Aravis), else
+over ``read_into``, so the camera process needs one loop whatever the camera.
 
-``ViewQueue`` is the bookkeeping both share: which views are lent and which are queued, in order.
+``ViewQueue`` is the bookkeeping both share: which views are queued, in order, with their tokens.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Hashable
 
 import numpy as np
 
@@ -20,49 +20,36 @@ from lightsheet.hardware.camera.protocol import (
 )
 
 
-def check_views(camera: Camera, views: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """The views, if every one can take a frame of ``camera`` in place; else one clear error."""
-    if camera.is_running:
-        raise CameraError("views can only be attached or detached while the camera is stopped")
-    checked = list(views)
-    if not checked:
-        raise CameraError("attach at least one view")
-    for index, view in enumerate(checked):
-        if not isinstance(view, np.ndarray):
-            raise CameraError(f"view {index} must be a numpy array (got {type(view).__name__})")
-        if view.dtype != camera.dtype or view.shape != camera.frame_shape:
-            raise CameraError(
-                f"view {index} is {view.dtype} {view.shape}, the camera delivers "
-                f"{camera.dtype} {camera.frame_shape}"
-            )
-        if not view.flags.c_contiguous or not view.flags.writeable:
-            raise CameraError(f"view {index} must be C-contiguous and writable")
-    return checked
+def check_view(camera: Camera, view: np.ndarray) -> int:
+    """The address of ``view`` if a frame of ``camera`` can land in it in place; else one clear
+    error. The address identifies the memory across queueings."""
+    if not isinstance(view, np.ndarray):
+        raise CameraError(f"a view must be a numpy array (got {type(view).__name__})")
+    if view.dtype != camera.dtype or view.shape != camera.frame_shape:
+        raise CameraError(
+            f"view is {view.dtype} {view.shape}, the camera delivers "
+            f"{camera.dtype} {camera.frame_shape}"
+        )
+    if not view.flags.c_contiguous or not view.flags.writeable:
+        raise CameraError("a view must be C-contiguous and writable")
+    return int(view.ctypes.data)
 
 
 class ViewQueue:
-    """Lent views and the order in which they were queued."""
+    """Queued views in order: (token, address, view)."""
 
     def __init__(self) -> None:
-        self.views: list[np.ndarray] = []
-        self.order: deque[int] = deque()
+        self.entries: deque[tuple[Hashable, int, np.ndarray]] = deque()
 
-    def attach(self, views: list[np.ndarray]) -> None:
-        self.views = views
-        self.order.clear()
+    def add(self, camera: Camera, view: np.ndarray, token: Hashable) -> int:
+        address = check_view(camera, view)
+        if any(address == queued for _, queued, _ in self.entries):
+            raise CameraError("this view is already queued")
+        self.entries.append((token, address, view))
+        return address
 
-    def queue(self, index: int) -> None:
-        if not self.views:
-            raise CameraError("no views attached: call attach_views first")
-        if not isinstance(index, int) or not 0 <= index < len(self.views):
-            raise CameraError(f"view index {index!r} is not one of 0..{len(self.views) - 1}")
-        if index in self.order:
-            raise CameraError(f"view {index} is already queued")
-        self.order.append(index)
-
-    def detach(self) -> None:
-        self.views = []
-        self.order.clear()
+    def __len__(self) -> int:
+        return len(self.entries)
 
 
 class ReadIntoViews(FrameViews):
@@ -80,35 +67,33 @@ class ReadIntoViews(FrameViews):
         self._lost = 0
         self._last_id = -1
 
-    def attach_views(self, views: Sequence[np.ndarray]) -> None:
-        self._queue.attach(check_views(self._camera, views))
+    def queue_view(self, view: np.ndarray, token: Hashable) -> None:
+        self._queue.add(self._camera, view, token)
 
-    def queue_view(self, index: int) -> None:
-        self._queue.queue(index)
-
-    def next_filled(self, timeout_s: float) -> tuple[int, FrameInfo | LostFrame] | None:
-        order = self._queue.order
-        if not order:
+    def next_filled(self, timeout_s: float) -> tuple[Hashable, FrameInfo | LostFrame] | None:
+        entries = self._queue.entries
+        if not entries:
             self._read_without_view(timeout_s)
             return None
-        info = self._camera.read_into(self._queue.views[order[0]], timeout_s)
+        token, _, view = entries[0]
+        info = self._camera.read_into(view, timeout_s)
         if info is None:
             return None
+        entries.popleft()
         self._count_skipped(info.frame_id)
-        return order.popleft(), info
+        return token, info
 
-    def detach_views(self) -> None:
+    def release_views(self) -> None:
         if self._camera.is_running:
-            raise CameraError("views can only be detached while the camera is stopped")
-        self._queue.detach()
+            raise CameraError("views can only be released while the camera is stopped")
+        self._queue.entries.clear()
 
     @property
     def queued(self) -> int:
-        return len(self._queue.order)
+        return len(self._queue)
 
     @property
     def frames_lost(self) -> int:
-        """Frames read while no view was queued, since the views were attached."""
         return self._lost
 
     def _read_without_view(self, timeout_s: float) -> None:

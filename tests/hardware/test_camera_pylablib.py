@@ -140,7 +140,8 @@ def real_module(backend: str):
     try:
         return importlib.import_module(PROFILES[backend].module)
     except ImportError as exc:
-        pytest.skip(f"pylablib's {backend} module does not import on this platform: {exc}")
+        first = str(exc).splitlines()[0]
+        pytest.skip(f"pylablib's {backend} module does not import on this platform: {first}")
 
 
 @pytest.mark.parametrize("backend", sorted(PROFILES))

@@ -17,15 +17,17 @@ import h5py
 import numpy as np
 
 from lightsheet.config import RigConfig
-from tests.cli.cli_helpers import lightsheet, write_config
+from tests.cli.cli_helpers import lightsheet, popen, write_config
 from tests.hardware.aravis_sim import (
     LOOPBACK,
     fake_pattern,
     gige_simulator,
     loopback_simulator_lock,
+    stop,
     stream_id_of,
     wait_for_free_port,
 )
+from tests.waiting import wait_until
 
 PLANES = 10
 VOLUMES = 12  # 120 frames at 100 frames/s: the simulator's 16-bit block ids wrap in the run
@@ -93,3 +95,25 @@ def test_an_absent_camera_stops_the_acquisition_with_its_reason(tmp_path: Path) 
     assert "Traceback" not in result.stderr and reason in result.stderr
     metadata = json.loads((run / "metadata.json").read_text())
     assert reason in metadata["stop_reason"]
+
+
+def test_a_camera_lost_mid_run_is_a_fault_with_the_data_kept(tmp_path: Path) -> None:
+    rig = genicam_rig()
+    rig.saving.chunk_ram_mb = 12.0  # two volumes per chunk file: progress visible on disk
+    config = write_config(rig, tmp_path / "rig.yaml")
+    run = tmp_path / "run"
+    with gige_simulator(serial="LSLOST") as simulator:
+        process = popen("acquire", "--config", str(config), "--volumes", "1000", "--out", str(run))
+        try:
+            wait_until(lambda: len(list((run / "chunks").glob("*.h5"))) >= 2, 60, "two chunks")
+            stop(simulator)  # the camera is unplugged
+            _stdout, stderr = process.communicate(timeout=60)
+        finally:
+            process.kill()
+    assert process.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    metadata = json.loads((run / "metadata.json").read_text())
+    assert metadata["stop_reason"].startswith("fault: camera")
+    assert "stopped answering" in metadata["stop_reason"]
+    with h5py.File(run / "dataset.h5", "r") as f:
+        assert f["data"].shape[0] == metadata["volumes_saved"] >= 4

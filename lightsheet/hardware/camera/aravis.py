@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import queue
 import socket
+import threading
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -103,12 +105,39 @@ def open_device(device: str) -> OpenedDevice:
 
 def release_device(opened: OpenedDevice, reachable: bool = True) -> None:
     """Give a GigE Vision camera's control back at once (not when the object is collected), so
-    the next program, or the next open in this one, gets it; an unreachable one is only dropped."""
-    if reachable and isinstance(opened.device, load_aravis().GvDevice):
+    the next program, or the next open in this one, gets it; an unreachable one is abandoned."""
+    if not reachable:
+        abandon(opened.camera, opened.device)
+    elif isinstance(opened.device, load_aravis().GvDevice):
         try:
             opened.device.leave_control()
         except Exception as exc:  # the camera may be gone already
             _log.info("genicam: leaving control of %s: %s", opened.label, error_text(exc))
+
+
+_abandoned: queue.SimpleQueue = queue.SimpleQueue()
+_keeper: list[threading.Thread] = []
+
+
+def abandon(*objects: Any) -> None:
+    """Keep the objects of a camera that stopped answering alive until the process ends.
+
+    Freeing an Aravis GigE Vision stream or device writes to the camera (stop the stream, leave
+    control) and, with nobody answering, waits 2.5 s per write while holding the GIL, which
+    would freeze the whole process. A daemon thread holds them instead: at exit its frame is
+    never cleared, so they are never finalized, and the OS closes their sockets.
+    """
+    if not _keeper:
+        thread = threading.Thread(target=_keep, name="aravis-abandoned", daemon=True)
+        thread.start()
+        _keeper.append(thread)
+    _abandoned.put(objects)
+
+
+def _keep() -> None:
+    kept = []
+    while True:
+        kept.append(_abandoned.get())
 
 
 def _open_gige(aravis: ModuleType, address: str) -> OpenedDevice:

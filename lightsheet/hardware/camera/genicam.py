@@ -283,7 +283,7 @@ class GenicamCamera(Camera, FrameViews):
                     _log.warning("genicam: stopping %s: %s", self.label, error_text(exc))
             if run is not None:
                 self._lost_before += run.counter.skipped + run.failed + run.underruns
-                run.close()
+                run.close(reachable=not self._control_lost.is_set())
             self._done.clear()
 
     def _do_read_into(self, buffer: np.ndarray, timeout_s: float) -> FrameInfo | None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from lightsheet.hardware.camera.aravis import abandon
 from lightsheet.hardware.camera.frame_ids import FrameCounter
 from lightsheet.hardware.camera.protocol import CameraError, FrameInfo, LostFrame
 
@@ -135,9 +136,12 @@ class StreamRun:
             return 0
         return int(self._aravis.Stream.get_statistics(self._stream)[2])
 
-    def close(self) -> None:
-        """Release the stream (its thread stops); buffers stay alive through their owners."""
-        self._stream = None
+    def close(self, reachable: bool = True) -> None:
+        """Release the stream (its thread stops); buffers stay alive through their owners. The
+        stream of a camera that stopped answering is abandoned (see ``aravis.abandon``)."""
+        stream, self._stream = self._stream, None
+        if not reachable:
+            abandon(stream)
 
 
 def _text(exc: BaseException) -> str:

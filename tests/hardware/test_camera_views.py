@@ -81,6 +81,14 @@ def test_frame_ids_follow_the_cameras_counter_across_16_bit_wraps_and_gaps() -> 
     assert counter.skipped == 2
 
 
+def test_a_frame_with_an_untrusted_counter_is_taken_as_the_next_one() -> None:
+    counter = FrameCounter(wrap=GVSP_ID_SPAN)
+    ids = [counter.advance(65534), counter.advance(65535), counter.advance_untrusted()]
+    ids += [counter.advance(2), counter.advance_untrusted(), counter.advance(4)]
+    assert ids == [0, 1, 2, 3, 4, 5]  # the untrusted ones stood for block ids 1 and 3
+    assert counter.skipped == 0
+
+
 def test_frame_ids_of_a_counter_that_restarts_or_is_missing_move_on_by_one() -> None:
     counter = FrameCounter()
     assert [counter.advance(r) for r in (10, 11, 1, None, 2, 4)] == [0, 1, 2, 3, 4, 6]

@@ -118,11 +118,13 @@ class StreamRun:
 
     def describe(self, buffer: Any, shape: tuple[int, int]) -> FrameInfo | LostFrame:
         """What a popped buffer holds: a whole frame of ``shape``, or a lost one."""
-        frame_id = self.counter.advance(int(buffer.get_frame_id()))
         status = buffer.get_status()
         if status != self._aravis.BufferStatus.SUCCESS:
+            # An incomplete buffer may still carry the id of its previous frame: not trusted.
             self.failed += 1
+            frame_id = self.counter.advance_untrusted()
             return LostFrame(frame_id, f"stream buffer {status.value_nick}")
+        frame_id = self.counter.advance(int(buffer.get_frame_id()))
         size = (buffer.get_image_height(), buffer.get_image_width())
         if size != shape:
             raise CameraError(f"genicam: the camera sent a {size} frame, {shape} was set")

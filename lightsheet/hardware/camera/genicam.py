@@ -2,9 +2,10 @@
 
 Settings map to the standard feature names (SFNC): ExposureTime, BinningHorizontal/Vertical,
 Width/Height/OffsetX/OffsetY in binned pixels, PixelFormat (Mono8/Mono12/Mono16), TriggerMode,
-TriggerSource, TriggerActivation, AcquisitionFrameRate. Geometry, pixel format and trigger are
-written whenever they change and again at every start, so the device always matches the protocol's
-view of it. In internal trigger mode the frame rate is 1000 / (exposure + readout_ms).
+TriggerSource, TriggerActivation, AcquisitionFrameRate. Exposure, binning and ROI are written when
+they change, and everything (pixel format and trigger included) again at every start, so the
+device matches the protocol's view of it. In internal trigger mode the frame rate is
+1000 / (exposure + readout_ms).
 
 Frames land where they are consumed: with FrameViews the buffers Aravis fills are the caller's
 views (ring slots); ``read_into`` receives into the camera's own pool and copies once. Mono8
@@ -119,7 +120,7 @@ class GenicamCamera(Camera, FrameViews):
         opened = open_device(self._device)
         self._opened = opened
         try:
-            self._inspect(opened.camera)
+            self._guarded("read its limits", self._inspect, opened.camera)
         except BaseException:
             self._release()
             raise
@@ -165,7 +166,7 @@ class GenicamCamera(Camera, FrameViews):
             else:
                 cam.gv_auto_packet_size()
         except Exception as exc:
-            _log.warning("genicam: packet size left at %d: %s", cam.gv_get_packet_size(), exc)
+            _log.warning("genicam: packet size left as it was: %s", error_text(exc))
 
     def _do_close(self) -> None:
         self._view_buffers = {}

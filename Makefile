@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	@bash scripts/ensure-python.sh
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,scientific]'
 	@touch $(STAMP)
 
 # The main job: the GUI on the simulated rig when a display is present, otherwise a headless
@@ -25,8 +25,10 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(PY) scripts/check_shape.py
 
+# The GenICam tests need Aravis and its GigE Vision simulator (apt) and PyGObject (venv).
 test: $(STAMP) lint
 	@bash scripts/ensure-gui-deps.sh
+	@bash scripts/ensure-aravis.sh $(VENV)
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(BIN)/pytest
 
 # DESIGN.md: PyQt5 is the default binding and PyQt6 must work too; this runs the GUI tests on it.

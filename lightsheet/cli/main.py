@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from lightsheet import __version__
 from lightsheet.cli import (
     acquire_cmd,
+    cameras_cmd,
     config_cmd,
     gui_cmd,
     inspect_cmd,
@@ -19,7 +20,16 @@ from lightsheet.cli.exit_codes import ExitCode
 from lightsheet.cli.parser import OneLineParser, UsageError
 from lightsheet.config import ConfigError
 
-COMMANDS = (gui_cmd, acquire_cmd, config_cmd, logs_cmd, inspect_cmd, process_cmd, rehearse_cmd)
+COMMANDS = (
+    gui_cmd,
+    acquire_cmd,
+    config_cmd,
+    logs_cmd,
+    inspect_cmd,
+    process_cmd,
+    rehearse_cmd,
+    cameras_cmd,
+)
 
 
 def build_parser() -> OneLineParser:

@@ -1,4 +1,9 @@
-"""The ``camera`` section: the device, its exposure, binning, ROI and trigger mode."""
+"""The ``camera`` section: the device, its exposure, binning, ROI and trigger mode.
+
+``sensor_width``/``sensor_height`` describe the simulated camera; a real camera's own sensor size
+replaces them when it is opened, so for real backends the ROI is checked against the camera, not
+here.
+"""
 
 from __future__ import annotations
 
@@ -50,16 +55,56 @@ class CameraSimulationConfig(ConfigModel):
     )
 
 
+CameraBackend = Literal["simulated", "genicam", "dcam", "andor3", "pco", "pvcam"]
+
+
+class GenicamConfig(ConfigModel):
+    pixel_format: Literal["Mono8", "Mono12", "Mono16"] = Field(
+        "Mono16",
+        description="Pixel format the camera sends; frames are stored as 16-bit counts either way.",
+    )
+    trigger_source: Literal["Line0", "Line1", "Line2", "Line3", "Software"] = Field(
+        "Line0",
+        description="Input that starts a frame when trigger_mode is external: the camera's line "
+        "wired to the DAQ's camera trigger, or Software (frames only when software fires one).",
+    )
+    packet_size: int = Field(
+        0,
+        ge=0,
+        le=65000,
+        description="GigE Vision stream packet size in bytes; 0 = negotiated by Aravis (jumbo "
+        "frames need an MTU of 9000 on the network card).",
+    )
+
+
 class CameraConfig(ConfigModel):
-    backend: Literal["simulated"] = Field(
-        "simulated", description="Camera driver; simulated renders beads, no hardware needed."
+    backend: CameraBackend = Field(
+        "simulated",
+        description="Camera driver: simulated (renders beads, no hardware), genicam (GigE Vision "
+        "and USB3 Vision cameras through Aravis), dcam (Hamamatsu), andor3 (Andor SDK3), pco or "
+        "pvcam (Photometrics), the last four through pylablib.",
+    )
+    device: str = Field(
+        "",
+        description="Which camera: a device id, serial number or index, or for GigE Vision its "
+        "address (e.g. 192.168.1.20); empty = the only camera found. Ignored by simulated.",
     )
     exposure_ms: float = Field(
         10.0, ge=0.01, le=10000, description="Exposure time of each frame in milliseconds."
     )
     binning: Literal[1, 2, 4] = Field(1, description="Pixels combined along each sensor axis.")
-    sensor_width: int = Field(1024, ge=16, le=8192, description="Sensor width in pixels.")
-    sensor_height: int = Field(1024, ge=16, le=8192, description="Sensor height in pixels.")
+    sensor_width: int = Field(
+        1024,
+        ge=16,
+        le=8192,
+        description="Sensor width in pixels; a real camera's own size replaces it when opened.",
+    )
+    sensor_height: int = Field(
+        1024,
+        ge=16,
+        le=8192,
+        description="Sensor height in pixels; a real camera's own size replaces it when opened.",
+    )
     roi: RoiConfig = Field(
         default_factory=RoiConfig,
         description="Region of the sensor that is read out, in unbinned sensor pixels.",
@@ -68,6 +113,9 @@ class CameraConfig(ConfigModel):
         "external",
         description="internal: the camera free-runs; external: the DAQ's camera trigger "
         "starts every frame.",
+    )
+    trigger_edge: Literal["rising", "falling"] = Field(
+        "rising", description="Edge of the trigger pulse that starts a frame (external mode)."
     )
     pixel_size_um: float = Field(
         0.65, gt=0, description="Pixel size in the sample (micrometres), magnification included."
@@ -78,9 +126,14 @@ class CameraConfig(ConfigModel):
     simulated: CameraSimulationConfig = Field(
         default_factory=CameraSimulationConfig, description="Settings of the simulated camera."
     )
+    genicam: GenicamConfig = Field(
+        default_factory=GenicamConfig, description="Settings of GenICam cameras (genicam)."
+    )
 
     @model_validator(mode="after")
     def _roi_fits_sensor(self) -> CameraConfig:
+        if self.backend != "simulated":
+            return self  # the real sensor is known once the camera is open; checked there
         roi = self.roi
         for axis, start, size, sensor in (
             ("x", roi.x, roi.width, self.sensor_width),

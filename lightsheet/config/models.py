@@ -18,7 +18,12 @@ from lightsheet.config.base import (
     SUPPORTED_SCHEMA_VERSIONS,
     ConfigModel,
 )
-from lightsheet.config.camera_section import CameraConfig, CameraSimulationConfig, RoiConfig
+from lightsheet.config.camera_section import (
+    CameraConfig,
+    CameraSimulationConfig,
+    GenicamConfig,
+    RoiConfig,
+)
 from lightsheet.config.daq_section import (
     AnalogOutput,
     ChannelsConfig,
@@ -54,6 +59,7 @@ __all__ = [
     "ConfigModel",
     "DaqConfig",
     "DaqSimulationConfig",
+    "GenicamConfig",
     "LoggingConfig",
     "PiezoReadbackConfig",
     "RigConfig",

@@ -1,7 +1,9 @@
 """Device protocols and their backends, grouped by kind.
 
 ```
-camera/   protocol.py (Camera ABC), simulated.py (renders phantom.py at the commanded z), factory.py
+camera/   protocol.py (Camera ABC, FrameViews), simulated.py (renders phantom.py at the
+          commanded z), genicam.py (Aravis), pylablib_cameras.py (DCAM, Andor SDK3, PCO,
+          PVCAM), views.py, listing.py (`lightsheet cameras`), backends.py, factory.py
 daq/      protocol.py (DaqBoard ABC), limits.py, simulated*.py, nidaqmx_board.py, factory.py
 trigger/  port.py (TriggerPort ABC, pyserial backend), lines.py (the line protocol),
           session.py (one run's exchange), simulated_device.py (the other instrument, on a pty)

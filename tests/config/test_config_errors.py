@@ -96,8 +96,9 @@ BAD_VALUES = [
     ),
     pytest.param(
         "camera:\n  2: 3\n",
-        "rig.yaml:2: camera.2: unknown key (known keys: backend, exposure_ms, binning, "
-        "sensor_width, sensor_height, roi, trigger_mode, pixel_size_um, readout_ms, simulated)",
+        "rig.yaml:2: camera.2: unknown key (known keys: backend, device, exposure_ms, binning, "
+        "sensor_width, sensor_height, roi, trigger_mode, trigger_edge, pixel_size_um, "
+        "readout_ms, simulated, genicam)",
         id="number as key",
     ),
     pytest.param("name: ''\n", "rig.yaml:1: name: must not be empty", id="empty text"),

@@ -28,7 +28,7 @@ def test_a_process_killed_at_a_random_moment_ends_the_run_as_a_fault(
         wait_until(lambda: run.completed_chunks() >= 1, 60, "the first saved volume")
         time.sleep(moment)  # the random moment: the point of this test, not a wait for something
         os.kill(pid, signal.SIGKILL)
-        code, stdout, stderr = run.finish()
+        code, _stdout, stderr = run.finish()
     finally:
         run.process.kill()
     assert code == 1, (victim, moment, stderr)

@@ -1,8 +1,8 @@
 """Build and open the camera a config section describes, with its settings applied.
 
 The config is duck-typed (``camera.backend``, ``exposure_ms``, ``binning``, ``roi``, ...), so the
-hardware layer needs nothing from ``lightsheet.config``. New SDK backends register in
-``_BACKENDS``.
+hardware layer needs nothing from ``lightsheet.config``. Real backends (``backends.REAL_BACKENDS``)
+are imported only when a config asks for one, so a missing SDK never stops the simulated rig.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from lightsheet.hardware.camera.backends import REAL_BACKENDS, backend_info, import_backend_module
 from lightsheet.hardware.camera.protocol import Camera, CameraError, Roi
 from lightsheet.hardware.camera.simulated import SimulatedCamera, TriggerSource, ZSource
 
@@ -69,7 +70,20 @@ def _simulated(
     return camera
 
 
-_BACKENDS: dict[str, Callable[..., Camera]] = {"simulated": _simulated}
+DEFAULT_BUFFER_FRAMES = 16
+
+
+def build_camera(camera_cfg: Any, buffer_frames: int | None = None) -> Camera:
+    """A real camera (not yet opened) of ``camera_cfg.backend``; BackendUnavailable says why not.
+
+    ``buffer_frames`` sizes the driver's own frame buffer (Aravis stream buffers for
+    ``read_into``, the SDK's ring for pylablib cameras).
+    """
+    name = backend_info(str(getattr(camera_cfg, "backend", None))).name
+    if name not in REAL_BACKENDS:
+        raise CameraError(f"{name} is not a real camera backend")
+    module = import_backend_module(name)
+    return module.from_config(camera_cfg, buffer_frames or DEFAULT_BUFFER_FRAMES)
 
 #: ``render(z_um, (height, width), pixel_um, (y0_um, x0_um)) -> float32 image`` of a known sample.
 SampleRenderer = Callable[[float, tuple[int, int], float, tuple[float, float]], np.ndarray]
@@ -93,23 +107,27 @@ def open_camera(
     trigger_source: TriggerSource | None = None,
     daq_link: str | None = None,
     calibration: tuple[float, float] | None = None,
+    buffer_frames: int | None = None,
 ) -> Camera:
     """An open camera with trigger mode, binning, ROI and exposure from ``camera_cfg`` applied.
 
     ``z_source`` and ``trigger_source`` couple a simulated camera to the simulated scanner, or
     ``daq_link`` (the simulated board's link) and the z-galvo ``calibration`` build them; real
-    cameras see the scanner through their trigger cable and ignore all four. Values the camera
-    had to clip are logged as warnings; the camera is closed again if any setting is refused.
+    cameras see the scanner through their trigger cable and ignore all four (and use
+    ``buffer_frames``, see ``build_camera``). Values the camera had to clip are logged as
+    warnings; the camera is closed again if any setting is refused.
     """
-    backend = getattr(camera_cfg, "backend", None)
-    factory = _BACKENDS.get(str(backend))
-    if factory is None:
-        raise CameraError(
-            f"unknown camera backend {backend!r}; available: {', '.join(sorted(_BACKENDS))}"
+    backend = backend_info(str(getattr(camera_cfg, "backend", None))).name
+    if backend == "simulated":
+        camera = _simulated(
+            camera_cfg, z_positions_um, z_source, trigger_source, daq_link, calibration
         )
-    camera = factory(camera_cfg, z_positions_um, z_source, trigger_source, daq_link, calibration)
+    else:
+        camera = build_camera(camera_cfg, buffer_frames)
     camera.open()
     try:
+        if backend != "simulated":
+            check_roi_fits(camera, getattr(camera_cfg, "roi", None))
         apply_settings(camera, camera_cfg)
     except BaseException:
         camera.close()
@@ -139,3 +157,45 @@ def roi_from_config(camera: Camera, roi_cfg: Any) -> Roi:
     width = getattr(roi_cfg, "width", None) or sensor_w - x
     height = getattr(roi_cfg, "height", None) or sensor_h - y
     return Roi(x, y, int(width), int(height))
+
+
+def check_roi_fits(camera: Camera, roi_cfg: Any) -> None:
+    """Refuse an explicit ROI that leaves the camera's own sensor: a real camera's sensor is only
+    known once it is open, so the config could not check it (a simulated one's it did)."""
+    sensor_h, sensor_w = camera.sensor_shape
+    for axis, extent, sensor in (("x", "width", sensor_w), ("y", "height", sensor_h)):
+        start = int(getattr(roi_cfg, axis, 0) or 0)
+        size = getattr(roi_cfg, extent, None)
+        end = start + int(size) if size else start + 1
+        if end > sensor:
+            raise CameraError(
+                f"camera.roi: {axis} + {extent} = {end} does not fit the {sensor_w} x {sensor_h} "
+                f"sensor of {getattr(camera, 'label', type(camera).__name__)}"
+            )
+
+
+def with_camera_sensor(camera_cfg: Any) -> Any:
+    """``camera_cfg`` (a validated config section) with ``sensor_width``/``sensor_height`` set to
+    the real camera's own sensor, read by opening and closing the camera; the ROI is checked
+    against it. The simulated camera's section comes back unchanged.
+
+    Call it in the main process before shared memory is sized: an absent, busy or unloadable
+    camera then stops everything with one clear CameraError before a run (exit 2), instead of a
+    camera process that fails to start.
+    """
+    if getattr(camera_cfg, "backend", "simulated") == "simulated":
+        return camera_cfg
+    camera = build_camera(camera_cfg)
+    camera.open()
+    try:
+        check_roi_fits(camera, getattr(camera_cfg, "roi", None))
+        height, width = camera.sensor_shape
+    finally:
+        camera.close()
+    try:
+        return camera_cfg.updated(sensor_width=width, sensor_height=height)
+    except ValueError as exc:  # pydantic's ValidationError: a sensor beyond the config's limits
+        first = exc.errors()[0]["msg"] if hasattr(exc, "errors") else str(exc)
+        raise CameraError(
+            f"camera: the {width} x {height} sensor of {camera.label} is refused: {first}"
+        ) from None

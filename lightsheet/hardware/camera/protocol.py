@@ -7,6 +7,11 @@ hot path copies each frame exactly once.
 
 Threads: ``read_into`` may block in one thread while another calls ``stop``; every other method
 is meant to be called from a single thread.
+
+``FrameViews`` is the optional zero-copy extension: the caller lends the camera the memory frames
+land in (every slot of a shared-memory ring), so a driver that receives into memory it is given
+(Aravis) writes each frame exactly where it is consumed. ``views.frame_views`` gives the same
+interface over ``read_into`` for every other camera.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import math
 import numbers
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
@@ -44,6 +50,18 @@ class FrameInfo:
     host_ts: float
 
 
+@dataclass(frozen=True, slots=True)
+class LostFrame:
+    """A frame the camera began but could not deliver whole (lost packets, stream error).
+
+    Its view holds no image; ``frame_id`` is the frame's place in the run's count, or -1 when the
+    stream did not say.
+    """
+
+    frame_id: int
+    reason: str
+
+
 class Roi(NamedTuple):
     """A region of the sensor in unbinned sensor pixels."""
 
@@ -58,9 +76,9 @@ class Camera(ABC):
 
     #: Settings a backend accepts while acquiring (subset of exposure, binning, roi, trigger_mode).
     LIVE_SETTINGS: ClassVar[frozenset[str]] = frozenset()
-    SUPPORTED_BINNING: ClassVar[tuple[int, ...]] = (1, 2, 4)
+    SUPPORTED_BINNING: tuple[int, ...] = (1, 2, 4)  # a backend may set its own per camera
     #: ROI offsets and sizes are multiples of this many binned pixels (sensor readout granularity).
-    ROI_STEP: ClassVar[int] = 1
+    ROI_STEP: int = 1
 
     def __init__(self) -> None:
         self._is_open = False
@@ -114,6 +132,11 @@ class Camera(ABC):
         """Fill the validated ``buffer`` with the next frame, or return None after ``timeout_s``."""
 
     # -- lifecycle --------------------------------------------------------------------------------
+
+    @property
+    def label(self) -> str:
+        """How messages name this camera (a backend adds its model and serial)."""
+        return type(self).__name__
 
     @property
     def is_open(self) -> bool:
@@ -311,3 +334,38 @@ class Camera(ABC):
 
 def _is_int(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+class FrameViews(ABC):
+    """Frames received straight into views the caller owns, handed back in the order queued.
+
+    ``queue_view(view, token)`` lends the camera one frame's memory (C-contiguous, writable,
+    ``dtype`` and ``frame_shape``, e.g. a ring slot's data; lend the first ones before ``start``,
+    a camera may choose how it receives then); ``next_filled`` returns the token of
+    the oldest queued view once its frame is complete (FrameInfo) or lost (LostFrame: the view
+    holds no image). A returned view is the caller's again. Queued views survive ``stop`` and
+    ``start`` (filled after the next start, still in order). The camera may keep per-view driver
+    state; ``release_views`` (while stopped) drops it and every queued view, after which the
+    caller may free the memory.
+    """
+
+    @abstractmethod
+    def queue_view(self, view: np.ndarray, token: Hashable) -> None: ...
+
+    @abstractmethod
+    def next_filled(self, timeout_s: float) -> tuple[Hashable, FrameInfo | LostFrame] | None:
+        """The oldest queued view's token and what it holds; None after ``timeout_s``."""
+
+    @abstractmethod
+    def release_views(self) -> None: ...
+
+    @property
+    @abstractmethod
+    def queued(self) -> int:
+        """How many views the camera holds (queued and not yet returned)."""
+
+    @property
+    @abstractmethod
+    def frames_lost(self) -> int:
+        """Frames lost since the camera was opened: LostFrames returned, frames that skipped the
+        camera's count (lost in transit), and frames that came while no view was queued."""

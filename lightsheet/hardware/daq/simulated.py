@@ -117,4 +117,3 @@ class SimulatedDaqBoard(DaqBoard):
 
     def _do_close(self) -> None:
         self._link.close()
-

@@ -215,4 +215,3 @@ class SimulatedBoardLink:
                 h["generation"] += 1
         finally:
             h["seq"] += 1
-

@@ -1,0 +1,250 @@
+"""The GenICam backend against Aravis's own simulated cameras: the camera contract, the test image
+with frame ids and no drops, and frames received straight into lent views.
+
+Two cameras: Aravis's in-process Fake camera (``Fake_1``), and ``arv-fake-gv-camera-0.8`` on
+127.0.0.1, which streams over the real GigE Vision path (GVCP control, GVSP packets on loopback).
+
+The contract tests are the module-level ones of ``test_camera_contract`` run with this module's
+``camera`` fixture; once the contract ships as ``lightsheet.testing.camera_contract`` this becomes
+``class TestGenicamFake(CameraContract)`` with ``make_camera`` returning ``fake_camera()``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pytest
+
+from lightsheet.hardware.camera.genicam import GenicamCamera
+from lightsheet.hardware.camera.protocol import Camera, CameraError, FrameInfo
+from tests.hardware import test_camera_contract as contract
+from tests.hardware.aravis_sim import LOOPBACK, fake_pattern, gige_simulator, stream_id_of
+
+GIGE_PACKET_SIZE = 8192  # loopback's MTU is 64 KiB: fewer, larger packets
+READ_TIMEOUT_S = 5.0
+
+
+def fake_camera(**options: object) -> GenicamCamera:
+    return GenicamCamera("Fake_1", **options)  # type: ignore[arg-type]
+
+
+def gige_camera(**options: object) -> GenicamCamera:
+    options.setdefault("packet_size", GIGE_PACKET_SIZE)
+    return GenicamCamera(LOOPBACK, **options)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def gige() -> Iterator[None]:
+    """The GigE Vision simulator, for this module's tests that use it."""
+    with gige_simulator():
+        yield
+
+
+# The simulator sends its first frame within 0.1 s of AcquisitionStart whatever the frame period,
+# and times the next one from the period in force at the previous frame: the contract's "longest
+# exposure, so no frame comes before stop" cannot hold for it (and would stall the next test).
+# test_stop_ends_a_blocked_read_on_the_network_path below checks the same promise on this path.
+SIMULATOR_LIMITS = {
+    ("aravis-gige", "test_stop_from_another_thread_ends_a_blocked_read"): "first frame at once",
+}
+
+
+@pytest.fixture(params=["aravis-fake", "aravis-gige"])
+def camera(request: pytest.FixtureRequest) -> Iterator[Camera]:
+    limit = SIMULATOR_LIMITS.get((request.param, request.node.originalname))
+    if limit is not None:
+        pytest.skip(f"arv-fake-gv-camera: {limit}")
+    if request.param == "aravis-fake":
+        made = fake_camera()
+    else:
+        request.getfixturevalue("gige")
+        # 8-bit frames at 25 frames/s keep full-sensor (2048 x 2048) contract reads light.
+        made = gige_camera(pixel_format="Mono8")
+    with made as opened:
+        if request.param == "aravis-gige":
+            opened.set_exposure_ms(40.0)
+        yield opened
+    assert not made.is_open
+
+
+CONTRACT = {
+    name: test
+    for name, test in vars(contract).items()
+    if name.startswith("test_") and "camera" in inspect.signature(test).parameters
+}
+globals().update(CONTRACT)
+
+
+def test_stop_ends_a_blocked_read_on_the_network_path(gige: None) -> None:
+    with gige_camera() as camera:
+        camera.set_trigger_mode("external")  # Line0: nothing is wired, no frame ever comes
+        camera.start()
+        results: list[FrameInfo | None] = []
+        reading = threading.Event()
+
+        def reader() -> None:
+            reading.set()
+            results.append(camera.read_into(np.empty(camera.frame_shape, np.uint16), 600.0))
+
+        thread = threading.Thread(target=reader, daemon=True)
+        thread.start()
+        assert reading.wait(10.0)
+        camera.stop()
+        thread.join(10.0)
+        assert not thread.is_alive(), "read_into kept blocking after stop"
+    assert results == [None]
+
+
+# -- the test image, frame ids, no drops ----------------------------------------------------------
+
+
+def read_views(camera: GenicamCamera, count: int, n_views: int = 6) -> list[tuple[int, np.ndarray]]:
+    """``count`` frames received straight into lent views; (frame id, copy of the frame).
+    ``camera.lost_while_reading`` is frames_lost at the last frame (what comes after it, until
+    the stop, finds no view and would count too)."""
+    views = [np.zeros(camera.frame_shape, np.uint16) for _ in range(n_views)]
+    for index, view in enumerate(views):
+        camera.queue_view(view, index)
+    frames = []
+    camera.start()
+    try:
+        while len(frames) < count:
+            filled = camera.next_filled(READ_TIMEOUT_S)
+            assert filled is not None, "no frame within the read timeout"
+            index, info = filled
+            assert isinstance(info, FrameInfo), info
+            frames.append((info.frame_id, views[index].copy()))
+            camera.queue_view(views[index], index)
+        camera.lost_while_reading = camera.frames_lost
+    finally:
+        camera.stop()
+    return frames
+
+
+def assert_pattern_with_consecutive_ids(
+    frames: list[tuple[int, np.ndarray]], pixel_format: str = "Mono16"
+) -> None:
+    ids = [frame_id for frame_id, _ in frames]
+    assert ids == list(range(len(frames)))
+    first = stream_id_of(frames[0][1]) if pixel_format == "Mono16" else int(frames[0][1][0, 0])
+    for frame_id, frame in frames:
+        expected = fake_pattern(frame.shape, first + frame_id, pixel_format)
+        np.testing.assert_array_equal(frame, expected, err_msg=f"frame {frame_id}")
+
+
+@pytest.mark.parametrize("make", [fake_camera, gige_camera], ids=["aravis-fake", "aravis-gige"])
+def test_frames_received_into_views_equal_the_test_pattern_without_drops(
+    make: Callable[..., GenicamCamera], request: pytest.FixtureRequest
+) -> None:
+    if make is gige_camera:
+        request.getfixturevalue("gige")
+    with make(pixel_format="Mono16") as camera:
+        camera.set_roi(0, 0, 512, 512)
+        camera.set_exposure_ms(10.0)  # 100 frames/s, and the image's scale is exactly 1
+        frames = read_views(camera, 150)  # the simulator's 16-bit ids wrap within these
+        assert camera.lost_while_reading == 0
+    assert_pattern_with_consecutive_ids(frames)
+
+
+def test_read_into_copies_the_test_pattern_of_a_region_with_an_offset() -> None:
+    with fake_camera(pixel_format="Mono16") as camera:
+        camera.set_roi(100, 40, 96, 64)
+        camera.set_exposure_ms(10.0)
+        camera.start()
+        frames = []
+        for _ in range(5):
+            buffer = np.zeros((64, 96), np.uint16)
+            info = camera.read_into(buffer, READ_TIMEOUT_S)
+            assert info is not None
+            frames.append((info.frame_id, buffer))
+    assert_pattern_with_consecutive_ids(frames)
+
+
+@pytest.mark.parametrize("use_views", [True, False], ids=["views", "read_into"])
+def test_mono8_frames_arrive_as_16_bit_counts(use_views: bool) -> None:
+    with fake_camera(pixel_format="Mono8") as camera:
+        camera.set_roi(0, 0, 300, 200)
+        camera.set_exposure_ms(10.0)
+        if use_views:
+            frames = read_views(camera, 4, n_views=2)
+        else:
+            camera.start()
+            buffers = [np.zeros(camera.frame_shape, np.uint16) for _ in range(4)]
+            frames = [(camera.read_into(b, READ_TIMEOUT_S).frame_id, b) for b in buffers]
+    assert_pattern_with_consecutive_ids(frames, "Mono8")
+
+
+def test_binning_shrinks_the_frames_the_camera_sends() -> None:
+    with fake_camera() as camera:
+        camera.set_roi(0, 0, 256, 128)
+        camera.set_binning(2)
+        camera.set_exposure_ms(10.0)
+        frames = read_views(camera, 3, n_views=3)
+    assert all(frame.shape == (64, 128) for _, frame in frames)
+    assert_pattern_with_consecutive_ids(frames)
+
+
+# -- FrameViews: order, ownership, losses ---------------------------------------------------------
+
+
+def test_views_come_back_in_queue_order_and_survive_a_restart() -> None:
+    with fake_camera() as camera:
+        camera.set_roi(0, 0, 64, 64)
+        views = [np.zeros(camera.frame_shape, np.uint16) for _ in range(3)]
+        for index in (2, 0, 1):
+            camera.queue_view(views[index], f"slot {index}")
+        camera.start()
+        first = camera.next_filled(READ_TIMEOUT_S)
+        camera.stop()
+        assert camera.queued == 2  # views still queued stay the camera's across the stop
+        camera.start()
+        later = [camera.next_filled(READ_TIMEOUT_S) for _ in range(2)]
+        camera.stop()
+    assert [first[0], *(r[0] for r in later)] == ["slot 2", "slot 0", "slot 1"]
+    assert [first[1].frame_id, *(r[1].frame_id for r in later)] == [0, 0, 1]
+
+
+def test_misused_views_are_refused() -> None:
+    with fake_camera() as camera:
+        camera.set_roi(0, 0, 32, 32)
+        with pytest.raises(CameraError, match="view is uint16"):
+            camera.queue_view(np.zeros((32, 33), np.uint16), 0)
+        with pytest.raises(CameraError, match="C-contiguous"):
+            camera.queue_view(np.zeros((32, 64), np.uint16)[:, ::2], 0)
+        view = np.zeros((32, 32), np.uint16)
+        camera.queue_view(view, 0)
+        with pytest.raises(CameraError, match="already queued"):
+            camera.queue_view(view, 1)
+        camera.start()
+        with pytest.raises(CameraError, match="next_filled"):
+            camera.read_into(np.zeros((32, 32), np.uint16), 0.1)
+        with pytest.raises(CameraError, match="stopped"):
+            camera.release_views()
+        camera.stop()
+        camera.release_views()
+        assert camera.queued == 0
+        camera.start()  # with no view lent any more, read_into works again
+        assert camera.read_into(np.zeros((32, 32), np.uint16), READ_TIMEOUT_S) is not None
+        with pytest.raises(CameraError, match="queue views before start"):
+            camera.queue_view(view, 0)
+        assert camera.queued == 0
+
+
+def test_frames_that_find_no_queued_view_are_counted_as_lost() -> None:
+    with fake_camera() as camera:
+        camera.set_roi(0, 0, 32, 32)
+        camera.set_exposure_ms(5.0)
+        view = np.zeros((32, 32), np.uint16)
+        camera.queue_view(view, "only")
+        camera.start()
+        token, info = camera.next_filled(READ_TIMEOUT_S)
+        assert (token, info.frame_id) == ("only", 0)
+        # Nothing is queued now: the camera has nowhere to put the frames that keep coming.
+        assert camera.next_filled(0.2) is None
+        assert camera.frames_lost >= 5
+        camera.stop()
+        lost = camera.frames_lost
+    assert lost >= 5

@@ -39,6 +39,8 @@ from lightsheet.app.runs import Progress, Run, RunControl
 from lightsheet.app.scan_plan import calibration_outputs, scan_waveforms
 from lightsheet.app.trigger_link import TriggerLink, check_port
 from lightsheet.config import RigConfig
+from lightsheet.hardware.camera.factory import with_camera_sensor
+from lightsheet.hardware.camera.protocol import CameraError
 from lightsheet.processes.commands import RunClosed
 from lightsheet.processes.status import CameraStatus, DispatcherStatus, SaverStatus, ScannerStatus
 from lightsheet.runtime.shm import remove_stale_blocks
@@ -122,7 +124,12 @@ class Session:
     # -- life cycle -------------------------------------------------------------------------------
 
     def preflight(self) -> None:
-        """Refuse, as SessionConfigError, a config whose scan or trigger port cannot be used."""
+        """Refuse, as SessionConfigError, a config whose camera, scan or trigger port cannot be
+        used; a real camera's own sensor size replaces the config's (the rings are sized by it)."""
+        try:
+            self.config = self.config.updated(camera=with_camera_sensor(self.config.camera))
+        except CameraError as exc:
+            raise SessionConfigError(str(exc)) from None
         config = self.config
         self.waveforms(config.scanning.mode)
         if config.trigger.mode != "none":

@@ -8,6 +8,11 @@ or acquire (a run with an end); ``FinishRun`` ends a run at the end of the curre
 A run ends with an END marker in the ring carrying the id of the run's last frame and the run's
 counts. A slot taken for a read that timed out is committed as VOID before the marker, so the
 ring stays in order whatever moment the run ends at.
+
+Two ways frames reach the ring: ``read_into`` a slot the camera process took (every camera), or,
+for a driver that receives into memory it is lent (``FrameViews``: Aravis), slots lent to the
+camera ahead of time and handed back in order (``lent_slots.py``), so the frame lands in shared
+memory without any copy at all.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from lightsheet.hardware.camera.factory import apply_settings, open_camera
 from lightsheet.hardware.camera.protocol import FrameInfo
 from lightsheet.processes.commands import CameraState, FinishRun
 from lightsheet.processes.frames import KIND_END, KIND_FRAME, KIND_VOID, frame_view
+from lightsheet.processes.lent_slots import LentSlots
 from lightsheet.processes.status import CameraStatus
 from lightsheet.runtime.commands import CommandRefused
 from lightsheet.runtime.events import LoggedEvent
@@ -75,7 +81,9 @@ class CameraWorker(Worker):
             self._z_positions_um,
             daq_link=self._daq_link,
             calibration=self._calibration,
+            buffer_frames=self._ring_spec.n_slots,
         )
+        self._lent = LentSlots.for_camera(self._camera, self._ring)
         self._state = CameraState(mode="paused", camera=self._initial.camera)
         self._pending: Slot | None = None  # a ring slot taken for a read that timed out
         self._scratch = np.empty(self._pixels, dtype=self._ring_spec.dtype)
@@ -126,6 +134,9 @@ class CameraWorker(Worker):
             self.log.info("start gate open: camera started")
         if state.mode == "paused":
             self.stop_event.wait(0.05)
+            return
+        if self._lent is not None:
+            self._step_lent(state, self._lent)
             return
         slot = self._pending or self._ring.try_acquire_write()
         self._pending = None
@@ -189,6 +200,8 @@ class CameraWorker(Worker):
         self._drop_log_count = 0
         free_running = self._camera.trigger_mode == "internal"
         self._deferred = state.mode == "acquire" and state.gated and free_running
+        if self._lent is not None:
+            self._lent.lend()  # before the start: the driver receives into them from then on
         if not self._deferred:
             self._camera.start()  # frame 0 of a gated run comes after the start gate opens
         self._rate_count, self._rate_start = 0, None
@@ -223,6 +236,30 @@ class CameraWorker(Worker):
         if self._camera.is_running:
             self._camera.stop()
             self.log.info("camera stopped")
+        if self._lent is not None:
+            self._lent.take_back()  # every lent slot goes on as VOID: the ring stays in order
+
+    def _step_lent(self, state: CameraState, lent: LentSlots) -> None:
+        """One frame handed back by a camera that fills lent slots (no copy at all)."""
+        lent.lend()
+        handed = lent.next_filled(READ_TIMEOUT_S)
+        for _ in range(lent.take_drops()):
+            self._record_drop(-1)
+        if handed is None:
+            return
+        slot, info = handed
+        limit = state.max_frames if state.mode == "acquire" else None
+        if info is None or (limit is not None and info.frame_id >= limit):
+            lent.void(slot)  # a frame the camera lost (a gap), or one after the run
+            if info is not None and limit is not None:
+                self._end_run(state, last_frame_id=limit - 1)
+            return
+        height, width = self._camera.frame_shape
+        _fill_meta(slot, info, state.run, height, width)
+        self._ring.commit(slot)
+        self._count_frame(info)
+        if limit is not None and info.frame_id >= limit - 1:
+            self._end_run(state, last_frame_id=info.frame_id)
 
     def _void_pending(self) -> None:
         """Give back the slot of a read that timed out, so the ring stays in order."""

@@ -3,13 +3,11 @@
 One run per real backend; a backend whose SDK is missing or that sees no camera is skipped with the
 reason. Which camera: ``LIGHTSHEET_<BACKEND>_DEVICE`` (e.g. ``LIGHTSHEET_GENICAM_DEVICE=
 192.168.1.20``, ``LIGHTSHEET_DCAM_DEVICE=1``), else the only one found. GigE Vision cameras are
-never searched for: name them by address. Once the contract ships as
-``lightsheet.testing.camera_contract`` this becomes ``class TestRealCamera(CameraContract)``.
+never searched for: name them by address.
 """
 
 from __future__ import annotations
 
-import inspect
 import os
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -19,7 +17,7 @@ import pytest
 from lightsheet.hardware.camera.backends import REAL_BACKENDS
 from lightsheet.hardware.camera.factory import build_camera
 from lightsheet.hardware.camera.protocol import Camera, CameraError
-from tests.hardware import test_camera_contract as contract
+from lightsheet.testing.camera_contract import CameraContract
 
 pytestmark = pytest.mark.hardware
 
@@ -38,18 +36,22 @@ def hardware_config(backend: str) -> SimpleNamespace:
     )
 
 
-@pytest.fixture(params=REAL_BACKENDS)
-def camera(request: pytest.FixtureRequest) -> Iterator[Camera]:
-    if "hardware" not in (request.config.getoption("markexpr") or ""):
-        pytest.skip("the contract on real cameras runs with `pytest -m hardware` on a rig")
-    made = build_camera_or_skip(request.param)
-    try:
-        made.open()
-    except CameraError as exc:
-        pytest.skip(f"no {request.param} camera to test: {exc}")
-    with made:
-        yield made
-    assert not made.is_open
+@pytest.mark.parametrize("backend", REAL_BACKENDS)
+class TestRealCamera(CameraContract):
+    """The whole contract on each real camera found; skipped with the reason where none is."""
+
+    @pytest.fixture
+    def camera(self, request: pytest.FixtureRequest, backend: str) -> Iterator[Camera]:
+        if "hardware" not in (request.config.getoption("markexpr") or ""):
+            pytest.skip("the contract on real cameras runs with `pytest -m hardware` on a rig")
+        made = build_camera_or_skip(backend)
+        try:
+            made.open()
+        except CameraError as exc:
+            pytest.skip(f"no {backend} camera to test: {exc}")
+        with made:
+            yield made
+        assert not made.is_open
 
 
 def build_camera_or_skip(backend: str) -> Camera:
@@ -57,12 +59,3 @@ def build_camera_or_skip(backend: str) -> Camera:
         return build_camera(hardware_config(backend))
     except CameraError as exc:
         pytest.skip(f"no {backend} camera to test: {exc}")
-
-
-globals().update(
-    {
-        name: test
-        for name, test in vars(contract).items()
-        if name.startswith("test_") and "camera" in inspect.signature(test).parameters
-    }
-)

@@ -10,9 +10,7 @@ and the adapter's per-SDK profiles checked against those real classes. On a rig,
 from __future__ import annotations
 
 import importlib
-import inspect
 import itertools
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -22,7 +20,7 @@ from lightsheet.hardware.camera.factory import build_camera
 from lightsheet.hardware.camera.protocol import Camera, CameraError, FrameInfo
 from lightsheet.hardware.camera.pylablib_cameras import PylablibCamera
 from lightsheet.hardware.camera.pylablib_profiles import PROFILES
-from tests.hardware import test_camera_contract as contract
+from lightsheet.testing.camera_contract import CameraContract
 from tests.hardware.pylablib_sim import SIMULATED_PROFILE, SimulatedSdkCamera, sensor_image
 
 pytestmark = pytest.mark.boundary
@@ -34,20 +32,11 @@ def simulated(**options: object) -> PylablibCamera:
     return PylablibCamera(SIMULATED_PROFILE, opener=lambda: SimulatedSdkCamera(**sensor), **options)  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["pylablib-boundary"])
-def camera() -> Iterator[Camera]:
-    with simulated() as opened:
-        yield opened
-    assert not opened.is_open
+class TestPylablibBoundary(CameraContract):
+    """The contract through pylablib's real common camera classes over a simulated sensor."""
 
-
-globals().update(
-    {
-        name: test
-        for name, test in vars(contract).items()
-        if name.startswith("test_") and "camera" in inspect.signature(test).parameters
-    }
-)
+    def make_camera(self) -> Camera:
+        return simulated()
 
 
 # -- the adapter over pylablib's common interface -------------------------------------------------

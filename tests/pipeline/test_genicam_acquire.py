@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 
 from lightsheet.config import RigConfig
-from tests.cli.cli_helpers import lightsheet, popen, write_config
+from tests.cli.cli_helpers import assert_one_line_error, lightsheet, popen, write_config
 from tests.hardware.aravis_sim import (
     LOOPBACK,
     fake_pattern,
@@ -78,23 +78,17 @@ def test_saved_frames_equal_the_simulators_test_image_without_drops(tmp_path: Pa
             np.testing.assert_array_equal(data[volume, plane], expected)
 
 
-def test_an_absent_camera_stops_the_acquisition_with_its_reason(tmp_path: Path) -> None:
-    """Today the camera process finds the camera absent: exit 1, the reason in the metadata.
-
-    INTEGRATION: once the main process calls ``with_camera_sensor`` before it starts the
-    processes, this becomes exit 2 with that one line on stderr and no run folder; change the
-    assertions to ``assert_one_line_error`` then.
-    """
+def test_an_absent_camera_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    """The main process opens the camera for its sensor size before it sizes the rings: an absent
+    camera is bad input (exit 2, one line), and no process starts."""
     config = write_config(genicam_rig(), tmp_path / "rig.yaml")
     run = tmp_path / "run"
     with loopback_simulator_lock():
         wait_for_free_port()
         result = lightsheet("acquire", "--config", str(config), "--volumes", "1", "--out", str(run))
     reason = "no GigE Vision camera answers at 127.0.0.1"
-    assert result.returncode == 1, result.stderr
-    assert "Traceback" not in result.stderr and reason in result.stderr
-    metadata = json.loads((run / "metadata.json").read_text())
-    assert reason in metadata["stop_reason"]
+    assert reason in assert_one_line_error(result)
+    assert not (run / "logs" / "camera.log").exists()
 
 
 def test_a_camera_lost_mid_run_is_a_fault_with_the_data_kept(tmp_path: Path) -> None:

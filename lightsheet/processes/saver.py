@@ -28,6 +28,7 @@ from lightsheet.storage.space import DiskFull
 
 READ_TIMEOUT_S = 0.1
 SAVER_HEARTBEAT_TIMEOUT_S = 30.0
+INDEX_BUDGET = 20.0  # dataset.h5 rewrites take at most 1/20 of the saver's time (see chunks.py)
 
 
 
@@ -125,6 +126,7 @@ class SaverWorker(Worker):
             attrs=plan.attrs,
             waveforms=plan.waveforms,
             chunk_seconds=plan.chunk_seconds,
+            index_budget=INDEX_BUDGET,
         )
         status = self._status
         status.reset(SaverStatus.volumes, SaverStatus.chunks, SaverStatus.bytes)

@@ -50,7 +50,9 @@ class SavingConfig(ConfigModel):
         "so a crash loses at most this long of a run, or one volume when that takes longer.",
     )
     compression: Literal["none", "blosc-lz4", "blosc-zstd"] = Field(
-        "none", description="Compression of the saved frames."
+        "none",
+        description="Compression of the saved frames: Blosc2 with bit shuffle on every core "
+        "(LZ4: fast, Zstd: smaller); readers need hdf5plugin, which lightsheet installs.",
     )
     compression_level: int = Field(
         5, ge=0, le=9, description="Compression level; ignored when compression is none."

@@ -3,11 +3,11 @@ a run back. Readers must import this package (or hdf5plugin) before opening comp
 """
 
 from lightsheet.storage.chunks import (
-    COMPRESSIONS,
     FRAMES_DTYPE,
     ChunkWriter,
     volumes_per_chunk,
 )
+from lightsheet.storage.compression import COMPRESSIONS
 from lightsheet.storage.metadata import (
     METADATA_FILE,
     STOP_REASON_RUNNING,

@@ -98,7 +98,7 @@ def test_every_compression_mode_round_trips_exactly(tmp_path, compression):
         assert chunk["data"].chunks == (1, 1, SHAPE[1], SHAPE[2])
         assert chunk.attrs["compression"] == compression
         filters = chunk["data"]._filters
-        assert ("32001" in filters) == (compression != "none")  # Blosc's registered filter id
+        assert ("32026" in filters) == (compression != "none")  # Blosc2's registered filter id
 
 
 def test_compression_actually_shrinks_compressible_data(tmp_path):

@@ -9,25 +9,8 @@ set -euo pipefail
 venv="${1:-.venv}"
 packages=(gir1.2-aravis-0.8 aravis-tools-cli aravis-tools libgirepository1.0-dev pkg-config gcc)
 
-missing=()
-for pkg in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    if ! command -v apt-get >/dev/null; then
-        echo "lightsheet: the GenICam backend needs Aravis 0.8; install the equivalent of: ${missing[*]}" >&2
-        exit 1
-    fi
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "lightsheet: missing system packages for the GenICam backend. Run:" >&2
-        echo "    sudo apt-get install -y ${missing[*]}" >&2
-        exit 1
-    fi
-    echo "lightsheet: installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+source "$(dirname "$0")/apt-packages.sh"
+ensure_packages "the GenICam backend (Aravis 0.8)" "${packages[@]}"
 
 if "$venv/bin/python" -c "import gi; gi.require_version('Aravis', '0.8')" 2>/dev/null; then
     exit 0

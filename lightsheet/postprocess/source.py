@@ -21,23 +21,7 @@ from lightsheet.storage import (
     read_metadata,
     read_waveforms,
 )
-from lightsheet.storage.virtual import CHUNK_ATTRS
-
-# Attributes the chunk writer sets itself; everything else is carried over to the new run.
-_WRITER_ATTRS = frozenset(
-    {
-        "format",
-        "format_version",
-        "volume_shape",
-        "dtype",
-        "volumes_per_chunk",
-        "compression",
-        "compression_level",
-        "volumes",
-        "chunk_files",
-        *CHUNK_ATTRS,
-    }
-)
+from lightsheet.storage.chunks import WRITER_ATTRS
 
 
 @dataclass(frozen=True)
@@ -69,7 +53,7 @@ class SourceRun:
     @property
     def extra_attrs(self) -> dict[str, Any]:
         """Run attributes (pixel size, z step, mode, ...) that a derived run keeps."""
-        return {k: v for k, v in self.attrs.items() if k not in _WRITER_ATTRS}
+        return {k: v for k, v in self.attrs.items() if k not in WRITER_ATTRS}
 
 
 def open_source(run_dir: str | Path) -> SourceRun:

@@ -78,6 +78,7 @@ _RUN_ATTRS = (
     "compression_level",
 )
 _INDEX_ATTRS = ("volumes", "chunk_files")
+WRITER_ATTRS = frozenset(_RUN_ATTRS + _INDEX_ATTRS)  # set by the writer, never taken from a caller
 _FRAMES_ROWS_PER_HDF5_CHUNK = 1024
 _log = logging.getLogger(__name__)
 

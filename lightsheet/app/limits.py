@@ -179,16 +179,24 @@ def refusals(config: RigConfig, mode: str, changed: Iterable[str] = ()) -> list[
 def config_issues(
     config: RigConfig, document: Any, source: str, modes: Iterable[str] | None = None
 ) -> list[ConfigIssue]:
-    """Refusals as ``FILE:LINE: key: message`` issues, lines from the YAML ``document``."""
+    """Refusals as ``FILE:LINE: key: message`` issues, lines from the YAML ``document``; a timing
+    conflict is put on the key the file sets (the rate, when it sets no exposure)."""
+    written = [key for key in (EXPOSURE, VOLUME_RATE, PLANES) if _written(document, key)]
     issues: list[ConfigIssue] = []
     for mode in modes if modes is not None else (config.scanning.mode,):
-        for refusal in refusals(config, mode):
-            issue = ConfigIssue(
-                source, line_of(document, refusal.key.split(".")), refusal.key, describe(refusal)
-            )
+        for r in refusals(config, mode, written):
+            issue = ConfigIssue(source, line_of(document, r.key.split(".")), r.key, describe(r))
             if issue not in issues:
                 issues.append(issue)
     return issues
+
+
+def _written(document: Any, key: str) -> bool:
+    for part in key.split("."):
+        if not isinstance(document, dict) or part not in document:
+            return False
+        document = document[part]
+    return True
 
 
 def describe(refusal: Refusal) -> str:
@@ -221,13 +229,9 @@ def _diagnose(config: RigConfig, mode: str, changed: tuple[str, ...]) -> list[Re
 def _z_refusals(config: RigConfig, mode: str) -> list[Refusal]:
     z = z_range_um(config)
     keys = (Z_START, Z_END) if mode == "volumetric" else (PLANAR_Z,)
-    found = []
-    for key in keys:
-        value = _get(config, key)
-        if value not in z:
-            why = f"{_num(value)} µm is beyond what the piezo and the z galvo can reach"
-            found.append(Refusal(key, f"{why}: {z.text()}", "z-range"))
-    return found
+    why = "µm is beyond what the piezo and the z galvo can reach"
+    return [Refusal(k, f"{_num(_get(config, k))} {why}: {z.text()}", "z-range")
+            for k in keys if _get(config, k) not in z]  # fmt: skip
 
 
 def _timing_refusal(config: RigConfig, changed: tuple[str, ...]) -> Refusal | None:
@@ -237,19 +241,14 @@ def _timing_refusal(config: RigConfig, changed: tuple[str, ...]) -> Refusal | No
         return None
     plane_ms = spp / config.daq.sample_rate_hz * 1e3
     scan = f"{s.n_planes} planes at {_num(s.volume_rate_hz)} volumes/s"
+    exposure = f"{_num(camera.exposure_ms)} ms"
     if VOLUME_RATE in changed and EXPOSURE not in changed:
-        rate = fastest_rate(config) or math.nan
-        message = (
-            f"at most {_num(rate)} volumes/s for {s.n_planes} "
-            f"planes of {_num(camera.exposure_ms)} ms"
-        )
-        return Refusal(VOLUME_RATE, message, "timing")
+        rate = _num(fastest_rate(config) or math.nan)
+        return Refusal(VOLUME_RATE, f"at most {rate} volumes/s for {s.n_planes} planes of "
+                       f"{exposure}", "timing")  # fmt: skip
     if PLANES in changed and EXPOSURE not in changed:
-        message = (
-            f"at most {max_planes(config)} planes at {_num(s.volume_rate_hz)} volumes/s "
-            f"with {_num(camera.exposure_ms)} ms exposures"
-        )
-        return Refusal(PLANES, message, "timing")
+        most = f"at most {max_planes(config)} planes at {_num(s.volume_rate_hz)} volumes/s"
+        return Refusal(PLANES, f"{most} with {exposure} exposures", "timing")
     message = (
         f"{_num(camera.exposure_ms)} ms does not fit the plane period of {_num(plane_ms)} ms "
         f"({scan}): at most {_num(_floor(plane_ms, STEP[EXPOSURE]))} ms"
@@ -394,6 +393,4 @@ def _nice(value: float, step: float, digits: int = 3) -> float:
 
 
 def _num(value: float) -> str:
-    if not math.isfinite(value):
-        return "?"
-    return f"{value:.4g}"
+    return f"{value:.4g}" if math.isfinite(value) else "?"

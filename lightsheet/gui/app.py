@@ -1,4 +1,5 @@
-"""Running the GUI: the QApplication, the session's logs, and Ctrl-C/SIGTERM that close cleanly.
+"""Running the GUI: the QApplication, the session's logs, the operator's settings, an exception
+hook that keeps the window alive, and Ctrl-C/SIGTERM that close cleanly.
 
 Python runs signal handlers only between bytecodes, and Qt's event loop is C++; a short timer
 gives the interpreter a moment several times a second, so Ctrl-C in the terminal and SIGTERM
@@ -14,11 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import QSettings, QTimer
 from qtpy.QtWidgets import QApplication
 
 from lightsheet.config import RigConfig
 from lightsheet.gui.controller import SessionController
+from lightsheet.gui.layout import gui_settings
 from lightsheet.gui.main_window import MainWindow
 from lightsheet.runtime.logs import new_session_dir, setup_process_logging, stop_process_logging
 
@@ -73,13 +75,17 @@ class SignalCloser:
 
 
 def create_window(
-    config: RigConfig, config_path: Path | None = None, log_dir: Path | None = None
+    config: RigConfig,
+    config_path: Path | None = None,
+    log_dir: Path | None = None,
+    settings: QSettings | None = None,
 ) -> MainWindow:
-    """A window on a new session (processes not started yet: call ``window.start()``)."""
+    """A window on a new session (processes not started yet: call ``window.start()``);
+    ``settings`` keeps its layout and recent runs (None: nothing is remembered)."""
     if log_dir is None:
         log_dir = new_session_dir(config.logging.resolved_dir())
     controller = SessionController(config, log_dir)
-    return MainWindow(controller, config_path)
+    return MainWindow(controller, config_path, settings=settings)
 
 
 def run_gui(config: RigConfig, config_path: Path | None = None) -> int:
@@ -88,7 +94,8 @@ def run_gui(config: RigConfig, config_path: Path | None = None) -> int:
     setup_process_logging("main", log_dir, config.logging.level)
     log.info("lightsheet gui on rig %r, logs in %s", config.name, log_dir)
     app = get_app()
-    window = create_window(config, config_path, log_dir)
+    window = create_window(config, config_path, log_dir, settings=gui_settings())
+    window.exception_hook.install()
     closer = SignalCloser(window)
     closer.install()
     try:

@@ -23,7 +23,6 @@ from qtpy.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
-    QSplitter,
     QVBoxLayout,
     QWidget,
 )
@@ -96,21 +95,18 @@ class ConfigEditor(QWidget):
         buttons.addWidget(self.file_label)
         self.editor = CodeEditor()
         self.editor.setMinimumHeight(48)
-        self.error_list = QListWidget()
+        self.error_list = QListWidget()  # under the text, only while there are errors
         self.error_list.setMaximumHeight(70)
-        self.error_list.setMinimumHeight(0)
+        self.error_list.hide()
         self.error_list.itemActivated.connect(self._jump)
         self.error_list.itemClicked.connect(self._jump)
         self.state = QLabel()
         self.state.setWordWrap(True)
-        splitter = QSplitter(Qt.Vertical)
-        splitter.addWidget(self.editor)
-        splitter.addWidget(self.error_list)
-        splitter.setStretchFactor(0, 4)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(buttons)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(self.editor, 1)
+        layout.addWidget(self.error_list)
         layout.addWidget(self.state)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -163,12 +159,14 @@ class ConfigEditor(QWidget):
                 item.setForeground(QColor(ERROR_COLOUR))
                 self.error_list.addItem(item)
             self.editor.mark_lines([i.line for i in self.errors if i.line is not None])
+            self.error_list.show()
             self.state.setText(f"{len(self.errors)} error(s): the config cannot be used")
             self.state.setStyleSheet("color: #d62728")
         else:
             self.config = config
             self.errors = []
             self.editor.mark_lines([])
+            self.error_list.hide()
             self.state.setText(self._describe_state())
             self.state.setStyleSheet("")
         self._update_buttons()

@@ -24,7 +24,7 @@ GEOMETRY_KEY, STATE_KEY = "window/geometry", "window/state"
 
 
 def gui_settings() -> QSettings:
-    """The operator's GUI settings (layout, recent runs): ``~/.config/lightsheet/gui.conf``."""
+    """The operator's GUI settings (layout, recent runs): ``~/.config/lightsheet/gui.ini``."""
     return QSettings(QSettings.IniFormat, QSettings.UserScope, "lightsheet", "gui")
 
 

@@ -71,6 +71,7 @@ class MainWindow(QMainWindow):
         self.controller = controller
         self.settings = settings
         self.interrupted = False
+        self.confirm_close = True  # ask before closing during a run (tests turn it off)
         self._force_close = False
         self._shut_down = False
         self._run_target = 0
@@ -195,7 +196,7 @@ class MainWindow(QMainWindow):
         if self._shut_down:
             event.accept()
             return
-        if self.runner.running and not self._force_close:
+        if self.runner.running and self.confirm_close and not self._force_close:
             answer = QMessageBox.question(
                 self,
                 "Acquisition running",

@@ -72,7 +72,9 @@ def open_window(qtbot, config: RigConfig, log_dir: Path, config_path: Path | Non
     if settings is None:
         settings = gui_settings(log_dir.parent)
     window = create_window(config, config_path=config_path, log_dir=log_dir, settings=settings)
-    # pytest-qt deletes it after the test, so no test's OpenGL canvas outlives it.
+    # pytest-qt deletes it after the test, so no test's OpenGL canvas outlives it; a test that
+    # fails during a run must not leave the window waiting for "Stop it and quit?".
+    window.confirm_close = False
     qtbot.addWidget(window)
     window.resize(*SCREEN)
     window.show()

@@ -204,6 +204,7 @@ def test_a_dark_frame_is_acquired_shown_and_subtracted(qtbot, window) -> None:
     set_mode(qtbot, window, "planar")
     dock = window.dark_dock
     dock.raise_()
+    wait_new_images(qtbot, window)
     dock.frames.setValue(4)
     dock.acquire_button.click()
     qtbot.waitUntil(lambda: dock.dark is not None, timeout=WAIT_MS)
@@ -212,9 +213,12 @@ def test_a_dark_frame_is_acquired_shown_and_subtracted(qtbot, window) -> None:
     dock.show_box.setChecked(True)
     assert window.viewer.layers["dark frame"].visible
     assert float(np.median(window.preview.layer.data)) > 50, "raw frames: the dark offset"
+    assert window.preview.layer.contrast_limits[0] > 50, "the display starts at the offset"
     dock.subtract.setChecked(True)
-    # Subtracted frames sit near zero where the raw ones sat at the camera's dark offset.
+    # Subtracted frames sit near zero where the raw ones sat at the camera's dark offset, and
+    # the automatic contrast follows them without the operator asking.
     qtbot.waitUntil(lambda: float(np.median(window.preview.layer.data)) < 50, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.preview.layer.contrast_limits[0] < 50, timeout=WAIT_MS)
     assert not dock.error_label.isVisible()
 
 

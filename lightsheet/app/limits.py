@@ -393,4 +393,6 @@ def _nice(value: float, step: float, digits: int = 3) -> float:
 
 
 def _num(value: float) -> str:
-    return f"{value:.4g}" if math.isfinite(value) else "?"
+    if not math.isfinite(value):
+        return "?"
+    return f"{value:.0f}" if abs(value) >= 1e4 else f"{value:.4g}"

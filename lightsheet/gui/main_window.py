@@ -271,6 +271,11 @@ class MainWindow(QMainWindow):
 
     def _on_acquisition(self, running: bool) -> None:
         self.toolbar.set_running(running)
+        if self.controller.session.fault is None:
+            if running:  # the run's volumes are live, whatever the operator's mode
+                self.notes.set_stale(None)
+            else:
+                self._on_mode(self.controller.mode)
         for action in getattr(self, "mode_actions", {}).values():
             action.setEnabled(not running)
         self._update_start()

@@ -103,15 +103,17 @@ class RunSummary(QWidget):
         self.plot_button.setToolTip("Frame intervals, schedule, histogram and z per plane")
         self.details_button = QPushButton("Details…")
         self.details_button.setToolTip("Every figure of the timing report")
-        buttons = QHBoxLayout()
+        self.buttons = QWidget()  # shown once there is a run to look at
+        buttons = QHBoxLayout(self.buttons)
         buttons.setContentsMargins(0, 0, 0, 0)
         buttons.addWidget(self.plot_button)
         buttons.addWidget(self.details_button)
+        self.buttons.hide()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 0)
         layout.addWidget(self.title)
         layout.addWidget(self.verdict)
-        layout.addLayout(buttons)
+        layout.addWidget(self.buttons)
         self.plot_button.clicked.connect(self.show_plot)
         self.details_button.clicked.connect(self.show_details)
         self._plot_done.connect(self._on_plot)
@@ -135,6 +137,7 @@ class RunSummary(QWidget):
         reasons = [] if self.timing is None else list(self.timing.get("reasons") or [])
         self.verdict.setToolTip("\n".join(reasons) or VERDICT_WORDS.get(in_sync, ""))
         self._set_enabled(self.timing is not None)
+        self.buttons.show()
 
     @property
     def in_sync(self) -> bool | None:

@@ -77,7 +77,7 @@ class AcquisitionToolbar(QToolBar):
     def reset(self, volumes: int = 0) -> None:
         self.progress.setRange(0, max(volumes, 1))
         self.progress.setValue(0)
-        self.progress.setFormat(f"volume 0 of {volumes}" if volumes else "no acquisition")
+        self.progress.setFormat(f"saved 0 of {volumes}" if volumes else "no acquisition")
         self.times.setText("")
 
     def show_progress(self, progress: Progress) -> None:

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from lightsheet.cli import logs_cmd
+from lightsheet.config import dump_config
 from lightsheet.runtime.logs import new_session_dir, setup_process_logging, stop_process_logging
+from tests.pipeline.rigs import small_rig
 
 
 def run_cli(*args: str, cwd: Path, state: Path) -> subprocess.CompletedProcess:
@@ -32,8 +34,10 @@ def gui_like_session(state: Path) -> Path:
 
 @pytest.fixture
 def places(tmp_path: Path, monkeypatch) -> tuple[Path, Path]:
+    """A working folder holding rig.yaml (a small rig: a run takes a moment) and a state home."""
     work, state = tmp_path / "work", tmp_path / "state"
     work.mkdir()
+    (work / "rig.yaml").write_text(dump_config(small_rig()))
     monkeypatch.setenv("XDG_STATE_HOME", str(state))
     return work, state
 
@@ -41,8 +45,8 @@ def places(tmp_path: Path, monkeypatch) -> tuple[Path, Path]:
 def test_the_newest_of_a_headless_run_and_a_gui_session_is_shown(places) -> None:
     work, state = places
     gui_like_session(state)
-    acquired = run_cli("acquire", "--volumes", "1", "--out", "runs/demo", "-q", cwd=work,
-                       state=state)  # fmt: skip
+    acquired = run_cli("acquire", "--config", "rig.yaml", "--volumes", "1", "--out",
+                       "runs/demo", "-q", cwd=work, state=state)  # fmt: skip
     assert acquired.returncode == 0, acquired.stderr
     shown = run_cli("logs", cwd=work, state=state)
     assert shown.returncode == 0, shown.stderr
@@ -57,8 +61,8 @@ def test_the_newest_of_a_headless_run_and_a_gui_session_is_shown(places) -> None
 def test_a_remembered_run_is_found_from_anywhere(places, tmp_path: Path) -> None:
     work, state = places
     elsewhere = tmp_path / "elsewhere" / "run-7"
-    acquired = run_cli("acquire", "--volumes", "1", "--out", str(elsewhere), "-q", cwd=work,
-                       state=state)  # fmt: skip
+    acquired = run_cli("acquire", "--config", "rig.yaml", "--volumes", "1", "--out",
+                       str(elsewhere), "-q", cwd=work, state=state)  # fmt: skip
     assert acquired.returncode == 0, acquired.stderr
     assert logs_cmd.latest_logs(cwd=work) is None, "not in the log root, ./ or ./runs"
     logs_cmd.remember_run(elsewhere)

@@ -42,10 +42,15 @@ def hint_text(value_range: Range) -> str:
     r = value_range
     if r.high != r.high:  # NaN: nothing fits with the other settings
         return "none fits"
-    if r.unit == "µm" or r.low < 0:
-        return f"{r.low:.4g}–{r.high:.4g} µm" if r.unit == "µm" else r.text()
+    if r.unit == "µm":
+        return f"{number(r.low)}–{number(r.high)} µm"
     unit = "/s" if r.unit == "volumes/s" else f" {r.unit}" if r.unit != "planes" else ""
-    return f"≤ {r.high:.4g}{unit}"
+    return f"≤ {number(r.high)}{unit}"
+
+
+def number(value: float) -> str:
+    """Four significant digits, never an exponent (10000, not 1e+04)."""
+    return f"{value:.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
 
 
 class ProblemBox(QWidget):

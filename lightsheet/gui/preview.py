@@ -111,6 +111,7 @@ class PreviewUpdater(QObject):
             self.layer.units = "um"
         viewer.dims.axis_labels = ("z", "y", "x")
         self._viewer_settings = controller.config.viewer
+        self._exposure_ms = controller.config.camera.exposure_ms
         self.apply_viewer_settings(self._viewer_settings)
         self._update_geometry()
         controller.config_changed.connect(self._on_config)
@@ -262,6 +263,9 @@ class PreviewUpdater(QObject):
     def _on_config(self, config: RigConfig) -> None:
         if config.viewer != self._viewer_settings:
             self.apply_viewer_settings(config.viewer)
+        if config.camera.exposure_ms != self._exposure_ms:  # a new brightness: look again
+            self._exposure_ms = config.camera.exposure_ms
+            self.request_auto_contrast(skip=1)
         self._update_geometry()
 
     def _update_geometry(self) -> None:

@@ -65,6 +65,24 @@ def test_a_refused_exposure_is_marked_at_the_field_and_kept_until_fixed(qtbot, w
     assert field.refusal is None and controller.config.scanning.volume_rate_hz == 1.0
 
 
+def test_a_mode_the_scan_cannot_play_is_refused_with_a_fix_that_switches(qtbot, window) -> None:
+    """Planar takes a 100 ms exposure; volumetric at 2 volumes/s of 5 planes does not."""
+    controller = window.controller
+    set_mode(qtbot, window, "planar")
+    window.camera_dock.exposure.setValue(100.0)
+    qtbot.waitUntil(lambda: controller.config.camera.exposure_ms == 100.0, timeout=WAIT_MS)
+    dock = window.mode_dock
+    dock.buttons["volumetric"].click()
+    assert not dock.problem.isHidden()
+    assert dock.problem.message.text().startswith("volumetric refused: 100 ms does not fit")
+    assert controller.mode == "planar" and dock.buttons["planar"].isChecked()
+    screenshot(window, "refused-mode")
+    dock.problem.buttons[0].click()  # "Lower the volume rate to 1.8/s", then volumetric
+    qtbot.waitUntil(lambda: controller.mode == "volumetric", timeout=WAIT_MS)
+    assert controller.config.scanning.volume_rate_hz == 1.8
+    assert dock.problem.isHidden() and dock.buttons["volumetric"].isChecked()
+
+
 def test_the_editor_refuses_what_the_rig_will_not_run_and_a_refused_apply_keeps_the_text(
     qtbot, window
 ) -> None:

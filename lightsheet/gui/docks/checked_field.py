@@ -29,11 +29,26 @@ REFUSED_STYLE = f"QAbstractSpinBox {{ border: 2px solid {ERROR_COLOUR}; border-r
 HINT_STYLE = "color: gray; font-size: 8pt"
 
 
-def fit_height(label: QLabel) -> None:
-    """A word-wrapped label's height for its width: layouts do not ask, so the dock would not
-    grow to show a long message."""
-    width = max(label.width(), label.parentWidget().width() - 12 if label.parentWidget() else 0)
-    label.setMinimumHeight(label.heightForWidth(max(width, 200)) if label.text() else 0)
+class WrappedLabel(QLabel):
+    """A word-wrapped label that asks for the height its text needs at its width: the dock
+    layouts do not ask, and a long message would be cut."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setWordWrap(True)
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self._fit()
+
+    def resizeEvent(self, event: object) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        height = self.heightForWidth(self.width()) if self.text() else 0
+        if height != self.minimumHeight():
+            self.setMinimumHeight(max(height, 0))
 
 
 def hint_text(value_range: Range) -> str:
@@ -60,8 +75,7 @@ class ProblemBox(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.message = QLabel()
-        self.message.setWordWrap(True)
+        self.message = WrappedLabel()
         self.message.setStyleSheet(f"color: {ERROR_COLOUR}")
         self.buttons: list[QPushButton] = []
         self._row = QWidget()
@@ -91,7 +105,6 @@ class ProblemBox(QWidget):
             self.buttons.append(button)
         self._layout.addWidget(self._row)
         self.setVisible(bool(message))
-        fit_height(self.message)
 
     def fix_labels(self) -> list[str]:
         return [button.text() for button in self.buttons]

@@ -8,12 +8,13 @@ and its fixes.
 
 from __future__ import annotations
 
-from qtpy.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QRadioButton, QWidget
+from qtpy.QtWidgets import QButtonGroup, QHBoxLayout, QRadioButton, QWidget
 
 from lightsheet.app import limits
+from lightsheet.config import RigConfig
 from lightsheet.gui.controller import MODES, SessionController
 from lightsheet.gui.docks.base import ControlDock, changed_config
-from lightsheet.gui.docks.checked_field import ProblemBox, fit_height
+from lightsheet.gui.docks.checked_field import ProblemBox, WrappedLabel
 from lightsheet.runtime.supervisor import Fault
 
 DESCRIPTIONS = {
@@ -45,8 +46,7 @@ class ModeDock(ControlDock):
             button.clicked.connect(lambda _checked=False, m=mode: self.choose(m))
         self.form.addRow(row_widget)
         self.lock_during_acquisition(*self.buttons.values())
-        self.description = QLabel()  # said only when the rig is not in the mode shown
-        self.description.setWordWrap(True)
+        self.description = WrappedLabel()  # said only when the rig is not in the mode shown
         self.description.hide()
         self.add_widget(self.description)
         self.problem = ProblemBox()
@@ -70,7 +70,7 @@ class ModeDock(ControlDock):
         if found:
             refusal = found[0]
             self._asked = mode
-            self.problem.show_problem(f"{mode} refused: {limits.describe(refusal)}", refusal.fixes)
+            self.problem.show_problem(f"{mode} refused: {refusal.message}", refusal.fixes)
             self.show_mode(self.controller.mode)
             return
         self.problem.show_problem("")
@@ -102,7 +102,15 @@ class ModeDock(ControlDock):
             f"Stopped: the {fault.process} process {fault.reason}. Restart the processes "
             f"(Rig menu) to go back to {self.controller.mode}."
         )
-        fit_height(self.description)
+
+    def refresh(self, config: RigConfig | None = None) -> None:
+        """A refusal shown here goes as soon as the settings would let the mode run."""
+        super().refresh(config)
+        asked = self._asked
+        shown = asked is not None and not self.problem.isHidden()
+        if shown and not limits.refusals(self.controller.config, asked):
+            self.problem.show_problem("")
+            self._asked = None
 
     def _on_started(self) -> None:
         self.stopped = None

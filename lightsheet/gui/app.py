@@ -18,7 +18,9 @@ from types import FrameType
 from qtpy.QtCore import QSettings, QTimer
 from qtpy.QtWidgets import QApplication
 
-from lightsheet.config import RigConfig
+from lightsheet.app.limits import config_issues
+from lightsheet.config import ConfigError, RigConfig, parse_document_text
+from lightsheet.config.yaml_io import read_text
 from lightsheet.gui.controller import SessionController
 from lightsheet.gui.layout import gui_settings
 from lightsheet.gui.main_window import MainWindow
@@ -88,8 +90,21 @@ def create_window(
     return MainWindow(controller, config_path, settings=settings)
 
 
+def refuse_unusable(config: RigConfig, config_path: Path | None) -> None:
+    """A config whose scan the rig will not play is refused before any window opens, as
+    ``lightsheet config check`` refuses it (ConfigError: the CLI prints it, exit code 2)."""
+    source = str(config_path) if config_path is not None else "<default config>"
+    document = None
+    if config_path is not None:
+        document = parse_document_text(read_text(config_path), source)
+    issues = config_issues(config, document, source)
+    if issues:
+        raise ConfigError(issues)
+
+
 def run_gui(config: RigConfig, config_path: Path | None = None) -> int:
     """Show the window until it closes; 0, or 130 after Ctrl-C/SIGTERM (clean stop either way)."""
+    refuse_unusable(config, config_path)
     log_dir = new_session_dir(config.logging.resolved_dir())
     setup_process_logging("main", log_dir, config.logging.level)
     log.info("lightsheet gui on rig %r, logs in %s", config.name, log_dir)

@@ -75,39 +75,7 @@ class ConfigEditor(QWidget):
         self._saved_text = ""
         self._rig_config = controller.config  # what the text was last in step with
         self._applying: RigConfig | None = None  # sent by Apply, not yet taken by the rig
-        buttons = QHBoxLayout()
-        self.open_button = QPushButton("Open…")
-        self.save_button = QPushButton("Save")
-        self.save_as_button = QPushButton("Save as…")
-        self.apply_button = QPushButton("Apply to rig")
-        self.reload_button = QPushButton("Take rig settings")
-        self.reload_button.setToolTip("Merge the rig's current settings into the text")
-        for button in (
-            self.open_button,
-            self.save_button,
-            self.save_as_button,
-            self.apply_button,
-            self.reload_button,
-        ):
-            buttons.addWidget(button)
-        buttons.addStretch(1)
-        self.file_label = QLabel()
-        buttons.addWidget(self.file_label)
-        self.editor = CodeEditor()
-        self.editor.setMinimumHeight(48)
-        self.error_list = QListWidget()  # under the text, only while there are errors
-        self.error_list.setMaximumHeight(70)
-        self.error_list.hide()
-        self.error_list.itemActivated.connect(self._jump)
-        self.error_list.itemClicked.connect(self._jump)
-        self.state = QLabel()
-        self.state.setWordWrap(True)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(buttons)
-        layout.addWidget(self.editor, 1)
-        layout.addWidget(self.error_list)
-        layout.addWidget(self.state)
+        self._build()
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(VALIDATE_DELAY_MS)
@@ -127,6 +95,36 @@ class ConfigEditor(QWidget):
             self.set_text(annotated_text(controller.config))
             self._saved_text = ""
         self._show_path()
+
+    def _build(self) -> None:
+        buttons = QHBoxLayout()
+        self.open_button = QPushButton("Open…")
+        self.save_button = QPushButton("Save")
+        self.save_as_button = QPushButton("Save as…")
+        self.apply_button = QPushButton("Apply to rig")
+        self.reload_button = QPushButton("Take rig settings")
+        self.reload_button.setToolTip("Merge the rig's current settings into the text")
+        for button in (self.open_button, self.save_button, self.save_as_button,
+                       self.apply_button, self.reload_button):  # fmt: skip
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        self.file_label = QLabel()
+        buttons.addWidget(self.file_label)
+        self.editor = CodeEditor()
+        self.editor.setMinimumHeight(48)
+        self.error_list = QListWidget()  # under the text, only while there are errors
+        self.error_list.setMaximumHeight(70)
+        self.error_list.hide()
+        self.error_list.itemActivated.connect(self._jump)
+        self.error_list.itemClicked.connect(self._jump)
+        self.state = QLabel()
+        self.state.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(buttons)
+        layout.addWidget(self.editor, 1)
+        layout.addWidget(self.error_list)
+        layout.addWidget(self.state)
 
     # -- text ---------------------------------------------------------------------------------
 

@@ -334,6 +334,7 @@ class MainWindow(QMainWindow):
         self.notes.set_stale("restarted, waiting for a new image")
 
     def _on_mode(self, mode: str) -> None:
+        self._clear_error()
         if mode == "paused" and self.controller.session.fault is None:
             self.notes.set_stale("paused")
 
@@ -344,6 +345,17 @@ class MainWindow(QMainWindow):
     def _show_error(self, text: str) -> None:
         self.toolbar.show_message(f"<span style='color:{ERROR_COLOUR}'>{text}</span>")
         self.status.showMessage(text, 10000)
+        self._error_state = (self.controller.config, self.controller.mode)
+
+    def _clear_error(self) -> None:
+        """An error's message goes once the rig has moved on (another config or mode took)."""
+        state = getattr(self, "_error_state", None)
+        now = (self.controller.config, self.controller.mode)
+        if state is not None and state != now and self.controller.session.fault is None:
+            self._error_state = None
+            self.toolbar.show_message("")
+            self.status.clearMessage()
 
     def _on_config(self, config: RigConfig) -> None:
         self.setWindowTitle(window_title(config))
+        self._clear_error()

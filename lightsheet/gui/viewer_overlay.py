@@ -104,6 +104,7 @@ class CursorReadout(QLabel):
         self.setToolTip("Under the cursor: position in µm, pixel (column, row) and its value")
         viewer.cursor.events.position.connect(self.update_text)
         viewer.dims.events.current_step.connect(self.update_text)
+        viewer.dims.events.ndisplay.connect(self.update_text)
 
     def update_text(self, event: object = None) -> None:
         self.setText(self.describe(tuple(self.viewer.cursor.position)))

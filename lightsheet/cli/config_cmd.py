@@ -1,12 +1,29 @@
-"""``lightsheet config check|show|init``: validate, resolve and create rig configs."""
+"""``lightsheet config check|show|init``: validate, resolve and create rig configs.
+
+``check`` accepts only what the rig will run: after the schema, the scan of the config's own mode
+goes through the same timing and waveform-limit checks the Session applies, each refusal naming
+its line, its key and a fix. The other scan mode's refusals are printed as notes (the GUI refuses
+to switch to it), without failing the check.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from lightsheet.app.limits import config_issues
+from lightsheet.app.scan_plan import SCAN_MODES
 from lightsheet.cli.exit_codes import ExitCode
-from lightsheet.config import RigConfig, dump_config, init_config, load_config
+from lightsheet.config import (
+    ConfigError,
+    RigConfig,
+    dump_config,
+    init_config,
+    load_config,
+    parse_config_text,
+    parse_document_text,
+)
+from lightsheet.config.yaml_io import read_text
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,8 +42,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    config = load_config(args.file)
-    print(f"{args.file}: OK (rig '{config.name}', schema version {config.schema_version})")
+    text = read_text(args.file)
+    config = parse_config_text(text, source=args.file)
+    document = parse_document_text(text, args.file)
+    issues = config_issues(config, document, args.file)
+    if issues:
+        raise ConfigError(issues)
+    mode = config.scanning.mode
+    print(f"{args.file}: OK (rig '{config.name}', schema version {config.schema_version}, "
+          f"the {mode} scan plays on it)")  # fmt: skip
+    for other in (m for m in SCAN_MODES if m != mode):
+        for issue in config_issues(config, document, args.file, modes=[other]):
+            print(f"note: {other} mode would be refused: {issue}")
     return ExitCode.OK
 
 

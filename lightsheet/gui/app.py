@@ -1,4 +1,5 @@
-"""Running the GUI: the QApplication, the session's logs, and Ctrl-C/SIGTERM that close cleanly.
+"""Running the GUI: the QApplication, the session's logs, the operator's settings, an exception
+hook that keeps the window alive, and Ctrl-C/SIGTERM that close cleanly.
 
 Python runs signal handlers only between bytecodes, and Qt's event loop is C++; a short timer
 gives the interpreter a moment several times a second, so Ctrl-C in the terminal and SIGTERM
@@ -14,11 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import QSettings, QTimer
 from qtpy.QtWidgets import QApplication
 
-from lightsheet.config import RigConfig
+from lightsheet.app.limits import config_issues
+from lightsheet.config import ConfigError, RigConfig, parse_document_text
+from lightsheet.config.yaml_io import read_text
 from lightsheet.gui.controller import SessionController
+from lightsheet.gui.layout import gui_settings
 from lightsheet.gui.main_window import MainWindow
 from lightsheet.runtime.logs import new_session_dir, setup_process_logging, stop_process_logging
 
@@ -73,22 +77,40 @@ class SignalCloser:
 
 
 def create_window(
-    config: RigConfig, config_path: Path | None = None, log_dir: Path | None = None
+    config: RigConfig,
+    config_path: Path | None = None,
+    log_dir: Path | None = None,
+    settings: QSettings | None = None,
 ) -> MainWindow:
-    """A window on a new session (processes not started yet: call ``window.start()``)."""
+    """A window on a new session (processes not started yet: call ``window.start()``);
+    ``settings`` keeps its layout and recent runs (None: nothing is remembered)."""
     if log_dir is None:
         log_dir = new_session_dir(config.logging.resolved_dir())
     controller = SessionController(config, log_dir)
-    return MainWindow(controller, config_path)
+    return MainWindow(controller, config_path, settings=settings)
+
+
+def refuse_unusable(config: RigConfig, config_path: Path | None) -> None:
+    """A config whose scan the rig will not play is refused before any window opens, as
+    ``lightsheet config check`` refuses it (ConfigError: the CLI prints it, exit code 2)."""
+    source = str(config_path) if config_path is not None else "<default config>"
+    document = None
+    if config_path is not None:
+        document = parse_document_text(read_text(config_path), source)
+    issues = config_issues(config, document, source)
+    if issues:
+        raise ConfigError(issues)
 
 
 def run_gui(config: RigConfig, config_path: Path | None = None) -> int:
     """Show the window until it closes; 0, or 130 after Ctrl-C/SIGTERM (clean stop either way)."""
+    refuse_unusable(config, config_path)
     log_dir = new_session_dir(config.logging.resolved_dir())
     setup_process_logging("main", log_dir, config.logging.level)
     log.info("lightsheet gui on rig %r, logs in %s", config.name, log_dir)
     app = get_app()
-    window = create_window(config, config_path, log_dir)
+    window = create_window(config, config_path, log_dir, settings=gui_settings())
+    window.exception_hook.install()
     closer = SignalCloser(window)
     closer.install()
     try:

@@ -1,8 +1,11 @@
 """The config editor: the rig's YAML, validated on every change, saved with its comments.
 
-Errors appear as ``FILE:LINE: key: message`` with their lines marked, and a click on one jumps
-to its line. "Apply to rig" sends the text's config to the running rig (the docks then show it);
-when the docks change a setting while the text still says what the rig ran with, the change is
+"Valid" means the rig will run it: after the schema, the scan goes through the Session's own
+timing and waveform-limit checks (for the config's scan mode and the one the rig is in), exactly
+as ``lightsheet config check``. Errors appear as ``FILE:LINE: key: message`` with their lines
+marked, and a click on one jumps to its line. "Apply to rig" sends the text's config to the
+running rig (the docks then show it); a refused Apply says why and leaves the text as it is.
+When the docks change a setting while the text still says what the rig runs with, the change is
 merged into the text keeping every comment, so "Save" writes what the rig runs with.
 """
 
@@ -20,11 +23,11 @@ from qtpy.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
-    QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
+from lightsheet.app.limits import config_issues
 from lightsheet.config import (
     ConfigError,
     RigConfig,
@@ -71,40 +74,8 @@ class ConfigEditor(QWidget):
         self.errors: list = []
         self._saved_text = ""
         self._rig_config = controller.config  # what the text was last in step with
-        buttons = QHBoxLayout()
-        self.open_button = QPushButton("Open…")
-        self.save_button = QPushButton("Save")
-        self.save_as_button = QPushButton("Save as…")
-        self.apply_button = QPushButton("Apply to rig")
-        self.reload_button = QPushButton("Take rig settings")
-        self.reload_button.setToolTip("Merge the rig's current settings into the text")
-        for button in (
-            self.open_button,
-            self.save_button,
-            self.save_as_button,
-            self.apply_button,
-            self.reload_button,
-        ):
-            buttons.addWidget(button)
-        buttons.addStretch(1)
-        self.file_label = QLabel()
-        buttons.addWidget(self.file_label)
-        self.editor = CodeEditor()
-        self.error_list = QListWidget()
-        self.error_list.setMaximumHeight(70)
-        self.error_list.itemActivated.connect(self._jump)
-        self.error_list.itemClicked.connect(self._jump)
-        self.state = QLabel()
-        self.state.setWordWrap(True)
-        splitter = QSplitter(Qt.Vertical)
-        splitter.addWidget(self.editor)
-        splitter.addWidget(self.error_list)
-        splitter.setStretchFactor(0, 4)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(buttons)
-        layout.addWidget(splitter, 1)
-        layout.addWidget(self.state)
+        self._applying: RigConfig | None = None  # sent by Apply, not yet taken by the rig
+        self._build()
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(VALIDATE_DELAY_MS)
@@ -117,12 +88,43 @@ class ConfigEditor(QWidget):
         self.reload_button.clicked.connect(self.take_rig_settings)
         controller.config_changed.connect(self.on_rig_config)
         controller.acquisition_changed.connect(self._on_acquisition)
+        controller.mode_changed.connect(lambda _mode: self._timer.start())  # checked per mode
         if self.path is not None and self.path.exists():
             self.load(self.path)
         else:
             self.set_text(annotated_text(controller.config))
             self._saved_text = ""
         self._show_path()
+
+    def _build(self) -> None:
+        buttons = QHBoxLayout()
+        self.open_button = QPushButton("Open…")
+        self.save_button = QPushButton("Save")
+        self.save_as_button = QPushButton("Save as…")
+        self.apply_button = QPushButton("Apply to rig")
+        self.reload_button = QPushButton("Take rig settings")
+        self.reload_button.setToolTip("Merge the rig's current settings into the text")
+        for button in (self.open_button, self.save_button, self.save_as_button,
+                       self.apply_button, self.reload_button):  # fmt: skip
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        self.file_label = QLabel()
+        buttons.addWidget(self.file_label)
+        self.editor = CodeEditor()
+        self.editor.setMinimumHeight(48)
+        self.error_list = QListWidget()  # under the text, only while there are errors
+        self.error_list.setMaximumHeight(70)
+        self.error_list.hide()
+        self.error_list.itemActivated.connect(self._jump)
+        self.error_list.itemClicked.connect(self._jump)
+        self.state = QLabel()
+        self.state.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(buttons)
+        layout.addWidget(self.editor, 1)
+        layout.addWidget(self.error_list)
+        layout.addWidget(self.state)
 
     # -- text ---------------------------------------------------------------------------------
 
@@ -145,7 +147,7 @@ class ConfigEditor(QWidget):
         self._timer.stop()
         self.error_list.clear()
         try:
-            config = parse_config_text(self.text(), source=self.source)
+            config = self._usable_config()
         except ConfigError as exc:
             self.config = None
             self.errors = list(exc.issues)
@@ -155,17 +157,29 @@ class ConfigEditor(QWidget):
                 item.setForeground(QColor(ERROR_COLOUR))
                 self.error_list.addItem(item)
             self.editor.mark_lines([i.line for i in self.errors if i.line is not None])
+            self.error_list.show()
             self.state.setText(f"{len(self.errors)} error(s): the config cannot be used")
             self.state.setStyleSheet("color: #d62728")
         else:
             self.config = config
             self.errors = []
             self.editor.mark_lines([])
+            self.error_list.hide()
             self.state.setText(self._describe_state())
             self.state.setStyleSheet("")
         self._update_buttons()
         self.validated.emit(self.config)
         return self.config
+
+    def _usable_config(self) -> RigConfig:
+        """The text's config if the rig will run it, else ConfigError with every reason."""
+        config = parse_config_text(self.text(), source=self.source)
+        modes = {config.scanning.mode, self.controller.scan_mode_for(config)}
+        document = parse_document_text(self.text(), self.source)
+        issues = config_issues(config, document, self.source, sorted(modes))
+        if issues:
+            raise ConfigError(issues)
+        return config
 
     def error_lines(self) -> list[int | None]:
         return [issue.line for issue in self.errors]
@@ -224,14 +238,23 @@ class ConfigEditor(QWidget):
     # -- the rig ------------------------------------------------------------------------------
 
     def apply(self) -> bool:
-        """Send the text's config to the running rig."""
+        """Send the text's config to the running rig; the text stays as it is either way."""
         config = self.validate()
         if config is None:
             return False
-        self._rig_config = config
-        self.controller.apply_config(config)
-        self.state.setText("applied to the rig")
+        if config == self.controller.config:
+            self._rig_config = config
+            self.state.setText("the rig already runs this config")
+            return True
+        self._applying = config
+        self.state.setText("applying to the rig…")
+        self.controller.apply_config(config, on_refused=self._refused)
         return True
+
+    def _refused(self, message: str) -> None:
+        self._applying = None
+        self.state.setText(f"not applied, the rig refused it (your text is kept): {message}")
+        self.state.setStyleSheet("color: #d62728")
 
     def take_rig_settings(self) -> None:
         """Merge the rig's settings into the text, keeping its comments and layout."""
@@ -248,6 +271,12 @@ class ConfigEditor(QWidget):
 
     def on_rig_config(self, config: RigConfig) -> None:
         """The rig's settings changed: follow them when the text said what the rig ran with."""
+        if self._applying is not None and config == self._applying:
+            self._applying = None
+            self._rig_config = config
+            self.state.setText("applied to the rig")
+            self.state.setStyleSheet("")
+            return
         if config == self._rig_config:
             return
         if self.config is not None and self.config == self._rig_config:

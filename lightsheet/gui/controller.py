@@ -5,6 +5,9 @@ starting a run) run one at a time on a command thread, so the event loop, the pr
 status bar never stall behind them; their results come back to the Qt thread as signals. Cheap
 reads (status, preview, progress) stay in the Qt thread. Settings follow the latest-wins rule of
 the rest of the system: while one config is being applied only the newest waiting one is kept.
+
+After a fault the processes are gone: ``live`` is False until a restart, which brings back the
+mode the operator had and announces ``recovered`` so that the old error can be cleared.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 from qtpy.QtCore import QObject, Signal
 
+from lightsheet.app.scan_plan import SCAN_MODES
 from lightsheet.app.session import Session
 from lightsheet.config import RigConfig
 from lightsheet.runtime.supervisor import Fault
@@ -25,6 +29,7 @@ log = logging.getLogger("lightsheet.gui")
 
 MODES = ("paused", "calibration", "planar", "volumetric")
 SessionFactory = Callable[..., Session]
+Refused = Callable[[str], None]
 
 
 class SessionController(QObject):
@@ -37,6 +42,7 @@ class SessionController(QObject):
     busy_changed = Signal(bool)  # processes are being (re)started or reconfigured
     started = Signal()  # the processes run (first start or after a restart)
     acquisition_changed = Signal(bool)  # a run is in progress (widgets lock themselves)
+    recovered = Signal()  # a restart after a fault succeeded: old errors no longer hold
     _deliver = Signal(object, object)  # (callback, future): a finished command, to the Qt thread
     _fault_from_thread = Signal(object, int)  # (Fault, session generation)
 
@@ -55,7 +61,7 @@ class SessionController(QObject):
         self._session = self._new_session()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="session-commands")
         self._busy = 0
-        self._pending_config: RigConfig | None = None
+        self._pending_config: tuple[RigConfig, Refused | None] | None = None
         self._applying = False
         self._acquiring = False
         self._mode = "paused"
@@ -76,7 +82,13 @@ class SessionController(QObject):
 
     @property
     def mode(self) -> str:
+        """The operator's mode (kept through a fault, restored by a restart)."""
         return self._mode
+
+    def scan_mode_for(self, config: RigConfig) -> str:
+        """The scan ``config`` would be checked against now: the mode when it scans, else the
+        config's own (what ``Session.apply_config`` checks)."""
+        return self._mode if self._mode in SCAN_MODES else config.scanning.mode
 
     @property
     def busy(self) -> bool:
@@ -138,17 +150,26 @@ class SessionController(QObject):
         self.submit(self._session.start, lambda _: self._on_started(), busy=True)
 
     def restart(self) -> None:
-        """Replace a stopped or failed session by a fresh one with the current settings."""
+        """Replace a stopped or failed session by a fresh one with the current settings; the
+        operator's mode comes back with it."""
         if self._acquiring:
             self.error.emit("cannot restart the processes during an acquisition")
             return
+        mode, had_fault = self._mode, self._session.fault is not None
 
         def restart() -> None:
             self._session.close()
             self._session = self._new_session()
             self._session.start()
 
-        self.submit(restart, lambda _: self._on_started(), busy=True)
+        def restarted(_: object) -> None:
+            self._on_started()
+            if mode != "paused":
+                self.set_mode(mode)
+            if had_fault:
+                self.recovered.emit()
+
+        self.submit(restart, restarted, busy=True)
 
     def set_mode(self, mode: str) -> None:
         """Switch the rig's mode; refused (with the reason) during an acquisition."""
@@ -161,11 +182,13 @@ class SessionController(QObject):
             lambda exc: self._mode_refused(exc),
         )
 
-    def apply_config(self, config: RigConfig) -> None:
+    def apply_config(self, config: RigConfig, on_refused: Refused | None = None) -> None:
         """Make ``config`` the rig's settings; the newest of several quick changes wins.
 
         A change of the viewer section alone never reaches the processes, so contrast and
-        colours stay adjustable during an acquisition.
+        colours stay adjustable during an acquisition. When the rig refuses ``config``,
+        ``on_refused`` gets the reason and the widgets keep what was typed; without one, the
+        reason goes to :attr:`error` and the widgets are shown what runs.
         """
         if config == self._config:
             return
@@ -177,7 +200,7 @@ class SessionController(QObject):
             self.error.emit("settings cannot change during an acquisition; stop it first")
             self.config_changed.emit(self._config)  # put the widgets back
             return
-        self._pending_config = config
+        self._pending_config = (config, on_refused)
         if not self._applying:
             self._apply_next()
 
@@ -213,10 +236,11 @@ class SessionController(QObject):
         return session
 
     def _apply_next(self) -> None:
-        config, self._pending_config = self._pending_config, None
-        if config is None:
+        pending, self._pending_config = self._pending_config, None
+        if pending is None:
             self._applying = False
             return
+        config, on_refused = pending
         self._applying = True
         session = self._session
 
@@ -226,8 +250,12 @@ class SessionController(QObject):
             self._apply_next()
 
         def failed(exc: BaseException) -> None:
-            self._report(exc)
-            self.config_changed.emit(self._config)  # the widgets show what really runs
+            log.warning("config refused: %s", exc)
+            if on_refused is not None:
+                on_refused(str(exc) or type(exc).__name__)
+            else:
+                self._report(exc)
+                self.config_changed.emit(self._config)  # the widgets show what really runs
             self._apply_next()
 
         self.submit(lambda: session.apply_config(config), done, failed, busy=True)

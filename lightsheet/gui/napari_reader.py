@@ -4,10 +4,14 @@ without loading it into memory.
 
 The layer's dask array reads planes straight from the HDF5 file, which stays open read-only for
 as long as the array (and so the layer) exists; the file is closed when the layer is collected.
+Its axes are named t, z, y, x and carry micrometres where napari supports layer units and axis
+labels (0.6 and later).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -30,6 +34,7 @@ _DATA = "data"
 _FRAMES = "frames"
 _CHUNKS_DIR = "chunks"
 _NDIM = 4
+AXIS_LABELS = ("t", "z", "y", "x")
 # Contrast limits come from a few planes spread over the run, each subsampled with a stride, so
 # opening a run of hundreds of gigabytes reads a handful of planes and holds little memory.
 _SAMPLE_PLANES = 8
@@ -73,6 +78,7 @@ def read_run(path: PathArg) -> list[LayerData]:
             "metadata": _layer_metadata(data, data_file, run_dir, meta),
             "rgb": False,
             "multiscale": False,
+            **_named_axes(),
         }
         # One dask chunk per plane matches the plane-sized HDF5 chunks of the files. name=False
         # keeps dask from hashing (reading) the whole dataset to name the array.
@@ -88,6 +94,21 @@ def read_run(path: PathArg) -> list[LayerData]:
         raise
     log.info("opened %s as %s %s", data_file, array.shape, array.dtype)
     return [(array, layer_kwargs, "image")]
+
+
+@functools.cache
+def _named_axes() -> dict[str, Any]:
+    """axis_labels (and units: one volume per step in t, micrometres in space) when this
+    napari's Image layer takes them."""
+    from napari.layers import Image
+
+    accepted = inspect.signature(Image.__init__).parameters
+    extra: dict[str, Any] = {}
+    if "axis_labels" in accepted:
+        extra["axis_labels"] = AXIS_LABELS
+    if "units" in accepted:
+        extra["units"] = ("pixel", "um", "um", "um")
+    return extra
 
 
 def _single_path(path: PathArg) -> Path | None:

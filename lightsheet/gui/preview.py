@@ -4,7 +4,10 @@ A timer polls ``Session.latest_preview()`` at about the viewer's rate and change
 when a new image was published, in place (``layer.data = ...``) so napari keeps the layer's
 controls, the z slider and the camera. Frames are shown as (1, y, x) and volumes as (z, y, x), so
 switching between planar and volumetric never re-creates the layer. The axes are in micrometres
-(pixel size times binning, the z step of the scan), which makes the 3D view true to scale.
+(pixel size times binning, the z step of the scan, z from the first imaged plane's position), which
+makes the 3D view true to scale and the z of a slice the z the piezo was at. A new volume shape
+opens on its middle plane. An image that is no longer live (a process died) is dimmed until the
+next one arrives.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ CONTRAST_SAMPLES = 65536  # pixels looked at for automatic contrast (a stride ov
 CONTRAST_PERCENTILES = (0.5, 99.8)
 UINT16_RANGE = (0, 65535)
 CONTRAST_MODES = ("auto_once", "auto", "manual")
+STALE_OPACITY = 0.45
 VIEW_3D_ANGLES = (0.0, -35.0, 55.0)  # napari camera (roll, elevation, azimuth) in degrees
 
 
@@ -58,7 +62,9 @@ def voxel_geometry(
     step = float(np.abs(np.diff(z_positions_um)).mean()) if len(z_positions_um) > 1 else 1.0
     if not math.isfinite(step) or step <= 0:
         step = 1.0
-    return (step, pixel * camera.binning, pixel * camera.binning), (0.0, y * pixel, x * pixel)
+    # A sweep may run downwards; napari's axis grows, so the volume starts at its lowest z.
+    z0 = float(min(z_positions_um)) if len(z_positions_um) > 1 else 0.0
+    return (step, pixel * camera.binning, pixel * camera.binning), (z0, y * pixel, x * pixel)
 
 
 class PreviewUpdater(QObject):
@@ -85,6 +91,8 @@ class PreviewUpdater(QObject):
         self.images_shown = 0
         self.max_projection = False
         self._contrast_pending = True  # auto_once: set from the next image
+        self._contrast_skip = 0  # images to let pass before the pending auto contrast
+        self.stale = False
         self._geometry: tuple | None = None
         self.render_cost_s = 0.0  # smoothed event-loop time taken by showing one image
         self._last_show = -math.inf
@@ -99,8 +107,11 @@ class PreviewUpdater(QObject):
             contrast_limits=(0, 1000),
         )
         self.layer.contrast_limits_range = UINT16_RANGE
+        if hasattr(self.layer, "units"):  # napari >= 0.6: the scale bar reads the layers' units
+            self.layer.units = "um"
         viewer.dims.axis_labels = ("z", "y", "x")
         self._viewer_settings = controller.config.viewer
+        self._exposure_ms = controller.config.camera.exposure_ms
         self.apply_viewer_settings(self._viewer_settings)
         self._update_geometry()
         controller.config_changed.connect(self._on_config)
@@ -118,9 +129,16 @@ class PreviewUpdater(QObject):
     def stop(self) -> None:
         self._timer.stop()
 
-    def request_auto_contrast(self) -> None:
-        """Set the contrast from the next image (auto-once), whatever the mode."""
+    def request_auto_contrast(self, skip: int = 0) -> None:
+        """Set the contrast from the next image (auto-once), whatever the mode; ``skip`` images
+        pass first (after dark subtraction is switched on, one may still be raw)."""
         self._contrast_pending = True
+        self._contrast_skip = skip
+
+    def set_stale(self, stale: bool) -> None:
+        """Dim the image while it is not live; the next new image undims it."""
+        self.stale = stale
+        self.layer.opacity = STALE_OPACITY if stale else 1.0
 
     def apply_viewer_settings(self, viewer: ViewerConfig) -> None:
         """Contrast mode, manual limits and colormap from the config's viewer section."""
@@ -210,11 +228,15 @@ class PreviewUpdater(QObject):
         volume = image[np.newaxis] if image.ndim == 2 else image
         reshaped = volume.shape != self.layer.data.shape
         self.layer.data = volume
+        if self.stale:
+            self.set_stale(False)
         if reshaped:  # new ROI, binning or planes: a new picture, auto contrast looks again
             self._contrast_pending = True
             self._update_geometry()
             self._update_projection_margins()
             self.viewer.reset_view()
+            if volume.shape[0] > 1:  # a volume opens on its middle plane
+                self.viewer.dims.set_current_step(self.viewer.dims.ndim - 3, volume.shape[0] // 2)
         self._update_contrast(volume)
         self.images_shown += 1
         self.image_shown.emit(self.seq if self.seq is not None else -1)
@@ -222,6 +244,9 @@ class PreviewUpdater(QObject):
     # -- internals ----------------------------------------------------------------------------
 
     def _update_contrast(self, volume: np.ndarray) -> None:
+        if self._contrast_pending and self._contrast_skip > 0:
+            self._contrast_skip -= 1
+            return
         mode = self._viewer_settings.contrast
         if mode == "auto" or (mode != "manual" and self._contrast_pending):
             self.layer.contrast_limits = auto_limits(volume)
@@ -238,6 +263,9 @@ class PreviewUpdater(QObject):
     def _on_config(self, config: RigConfig) -> None:
         if config.viewer != self._viewer_settings:
             self.apply_viewer_settings(config.viewer)
+        if config.camera.exposure_ms != self._exposure_ms:  # a new brightness: look again
+            self._exposure_ms = config.camera.exposure_ms
+            self.request_auto_contrast(skip=1)
         self._update_geometry()
 
     def _update_geometry(self) -> None:

@@ -2,7 +2,8 @@
 
 It reads shared counters only (``Session.status_values()``, ``process_states()``), never asks
 a child anything, so a busy or hung process cannot freeze it; a dropped frame turns its count
-red at once, and a process that died shows red with its cause in the tooltip.
+red at once, and a process that died shows red with its cause in the tooltip. When nothing runs
+(after a fault, while restarting) the counters say so instead of keeping their last numbers.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ log = logging.getLogger("lightsheet.gui")
 REFRESH_MS = 250
 GB = 1024**3
 COLOURS = {"running": "#2ca02c", "died": "#d62728", "stopped": "#888888", "busy": "#e0a800"}
+STOPPED_STYLE = "color: #888888"
 
 
 def light_colour(state: str) -> str:
@@ -55,6 +57,7 @@ class StatusBar(QStatusBar):
         super().__init__(parent)
         self.controller = controller
         self.disk_path: Path = Path.home()
+        self._tips: dict[QLabel, str] = {}
         self.frame_rate = self._label("frame rate of the camera (frames/s)")
         self.dropped = self._label("frames the camera could not place in the frame ring")
         self.ring = self._label("fill of the shared-memory frame ring")
@@ -76,6 +79,7 @@ class StatusBar(QStatusBar):
     def _label(self, tip: str) -> QLabel:
         label = QLabel("–")
         label.setToolTip(tip)
+        self._tips[label] = tip
         label.setMinimumWidth(90)
         self.addPermanentWidget(label)
         return label
@@ -96,7 +100,12 @@ class StatusBar(QStatusBar):
             states = {name: "busy" for name in states or self.lights}
         self._refresh_lights(states)
         self._refresh_disk()
+        fault = controller.session.fault
+        if fault is not None:
+            self.show_stopped(f"stopped: the {fault.process} process {fault.reason}")
+            return
         if not controller.ready:
+            self.show_stopped("processes starting" if controller.busy else "no processes")
             return
         try:
             status = controller.session.status_values()
@@ -105,8 +114,21 @@ class StatusBar(QStatusBar):
             return
         self.show_status(status)
 
+    def show_stopped(self, why: str) -> None:
+        """No live numbers: every counter says it is not running, with why in its tooltip."""
+        self.values = {}
+        for label, text in ((self.frame_rate, "stopped"), (self.dropped, "dropped –"),
+                            (self.ring, "ring –"), (self.saver, "saver –")):  # fmt: skip
+            label.setText(text)
+            label.setStyleSheet(STOPPED_STYLE)
+            label.setToolTip(why)
+
     def show_status(self, status: dict[str, float]) -> None:
         """Show one ``Session.status_values()`` reading."""
+        if not self.values:  # live again: the labels' own style and tips
+            for label, tip in self._tips.items():
+                label.setStyleSheet("")
+                label.setToolTip(tip)
         self.values = dict(status)
         rate = status.get("frame_rate_hz", 0.0)
         dropped = int(status.get("frames_dropped", 0))

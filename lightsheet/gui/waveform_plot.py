@@ -50,7 +50,7 @@ class WaveformPlot(QWidget):
         self.waveforms: WaveformSet | None = None
         self.message = "no waveforms"
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
-        self.setMinimumHeight(200)
+        self.setMinimumHeight(120)
 
     def sizeHint(self) -> QSize:
         return QSize(300, 220)

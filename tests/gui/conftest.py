@@ -1,8 +1,15 @@
-"""A GUI on a small simulated rig for every test, closed and checked for leftovers after it."""
+"""A GUI on a small simulated rig for every test, closed and checked for leftovers after it.
+
+The window opens at 1366 × 768, the smallest screen it is made for. napari's settings and the
+GUI's own (layout, recent runs) go to temporary files: a test never touches the operator's.
+"""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import psutil
@@ -12,7 +19,13 @@ from pytestqt.exceptions import TimeoutError as QtTimeoutError
 from lightsheet.config import RigConfig
 from tests.pipeline.rigs import our_blocks, small_rig
 
+# Before napari reads its settings (it does once, on first use): never the operator's file.
+_NAPARI_DIR = tempfile.mkdtemp(prefix="lightsheet-test-napari-")
+atexit.register(shutil.rmtree, _NAPARI_DIR, ignore_errors=True)
+os.environ["NAPARI_CONFIG"] = str(Path(_NAPARI_DIR) / "settings.yaml")
+
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+SCREEN = (1366, 768)
 START_TIMEOUT_MS = 60_000
 PLANES = 5
 SIZE = 64
@@ -45,16 +58,30 @@ def children() -> list[str]:
     return alive
 
 
-def open_window(qtbot, config: RigConfig, log_dir: Path, config_path: Path | None = None):
+def gui_settings(folder: Path):
+    """The GUI's settings (layout, recent runs) in a file of the test's own."""
+    from qtpy.QtCore import QSettings
+
+    return QSettings(str(folder / "gui.ini"), QSettings.IniFormat)
+
+
+def open_window(qtbot, config: RigConfig, log_dir: Path, config_path: Path | None = None,
+                settings=None, start: bool = True):  # fmt: skip
     from lightsheet.gui.app import create_window
 
-    window = create_window(config, config_path=config_path, log_dir=log_dir)
-    # pytest-qt deletes it after the test, so no test's OpenGL canvas outlives it.
+    if settings is None:
+        settings = gui_settings(log_dir.parent)
+    window = create_window(config, config_path=config_path, log_dir=log_dir, settings=settings)
+    # pytest-qt deletes it after the test, so no test's OpenGL canvas outlives it; a test that
+    # fails during a run must not leave the window waiting for "Stop it and quit?".
+    window.confirm_close = False
     qtbot.addWidget(window)
+    window.resize(*SCREEN)
     window.show()
     qtbot.waitExposed(window)
-    window.start()
-    qtbot.waitUntil(lambda: window.controller.ready, timeout=START_TIMEOUT_MS)
+    if start:
+        window.start()
+        qtbot.waitUntil(lambda: window.controller.ready, timeout=START_TIMEOUT_MS)
     return window
 
 
@@ -97,6 +124,7 @@ def screenshot(window, name: str) -> Path:
     from qtpy.QtWidgets import QApplication
 
     QApplication.processEvents()  # pending layout changes, so the picture shows the new state
+    QApplication.processEvents()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     assert window.grab().save(str(path)), f"could not write {path}"

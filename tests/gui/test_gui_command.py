@@ -45,6 +45,13 @@ def test_a_bad_config_is_refused_before_any_window(tmp_path: Path) -> None:
         gui_cmd.run(argparse.Namespace(config=str(path)))
 
 
+def test_a_config_the_rig_will_not_run_is_refused_before_any_window(tmp_path: Path) -> None:
+    path = tmp_path / "rig.yaml"
+    path.write_text("# too long for 40 planes at 2 volumes/s\ncamera:\n  exposure_ms: 12\n")
+    with pytest.raises(ConfigError, match=r"rig.yaml:3: camera.exposure_ms: 12 ms does not fit"):
+        gui_cmd.run(argparse.Namespace(config=str(path)))
+
+
 def test_sigterm_closes_the_gui_cleanly(tmp_path: Path) -> None:
     config = gui_rig(tmp_path, logging={"dir": str(tmp_path / "logs")})
     path = tmp_path / "rig.yaml"

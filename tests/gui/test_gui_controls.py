@@ -114,20 +114,29 @@ def test_the_scanning_dock_plots_the_waveforms_and_refuses_what_the_board_cannot
     qtbot, window
 ) -> None:
     dock = window.scanning_dock
-    dock.raise_()
+    window.waveform_dock.raise_()
     plot = dock.plot
     assert plot.waveforms is not None
     assert plot.waveforms.frames_per_period == 5
-    screenshot(window, "scanning")
+    screenshot(window, "waveforms")
     dock.n_planes.setValue(6)
     qtbot.waitUntil(lambda: window.controller.config.scanning.n_planes == 6, timeout=WAIT_MS)
     assert plot.waveforms.frames_per_period == 6
-    # 400 µm on a piezo of 40 µm/V is 10 V: beyond the galvo that follows it.
+    # 400 µm on a piezo of 40 µm/V is 10 V: beyond the galvo that follows it (0.02 V/µm - 2 V).
+    field = dock.checked["scanning.z_end_um"]
+    assert field.hint.text() == "0–350 µm", "the range in µm, never the board's volts"
     dock.z_end.setValue(400.0)
     assert plot.waveforms is None and "z_galvo" in plot.message
-    qtbot.waitUntil(lambda: "z_galvo" in window.status.currentMessage(), timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: dock.z_end.value() == 20.0, timeout=WAIT_MS)
-    assert window.controller.config.scanning.z_end_um == 20.0, "the rig kept a playable scan"
+    qtbot.waitUntil(lambda: field.refusal is not None, timeout=WAIT_MS)
+    assert field.problem.isVisible() and "0–350 µm" in field.problem.message.text()
+    assert " V" not in field.problem.message.text()
+    assert field.problem.fix_labels() == ["Set 350 µm"]
+    assert dock.z_end.value() == 400.0, "the field keeps what the operator typed"
+    assert window.controller.config.scanning.z_end_um == 20.0, "nothing was sent"
+    field.problem.buttons[0].click()
+    qtbot.waitUntil(lambda: window.controller.config.scanning.z_end_um == 350.0, timeout=WAIT_MS)
+    assert field.refusal is None and not field.problem.isVisible()
+    assert plot.waveforms is not None
 
 
 def test_controls_are_locked_during_an_acquisition_and_say_why(qtbot, window) -> None:
@@ -195,6 +204,7 @@ def test_a_dark_frame_is_acquired_shown_and_subtracted(qtbot, window) -> None:
     set_mode(qtbot, window, "planar")
     dock = window.dark_dock
     dock.raise_()
+    wait_new_images(qtbot, window)
     dock.frames.setValue(4)
     dock.acquire_button.click()
     qtbot.waitUntil(lambda: dock.dark is not None, timeout=WAIT_MS)
@@ -203,9 +213,12 @@ def test_a_dark_frame_is_acquired_shown_and_subtracted(qtbot, window) -> None:
     dock.show_box.setChecked(True)
     assert window.viewer.layers["dark frame"].visible
     assert float(np.median(window.preview.layer.data)) > 50, "raw frames: the dark offset"
+    assert window.preview.layer.contrast_limits[0] > 50, "the display starts at the offset"
     dock.subtract.setChecked(True)
-    # Subtracted frames sit near zero where the raw ones sat at the camera's dark offset.
+    # Subtracted frames sit near zero where the raw ones sat at the camera's dark offset, and
+    # the automatic contrast follows them without the operator asking.
     qtbot.waitUntil(lambda: float(np.median(window.preview.layer.data)) < 50, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.preview.layer.contrast_limits[0] < 50, timeout=WAIT_MS)
     assert not dock.error_label.isVisible()
 
 

@@ -8,6 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
+from lightsheet.analysis import PLOT_SIZE_PX
 from lightsheet.gui.controller import MODES
 from lightsheet.gui.docks.base import LOCKED_TIP
 
@@ -91,9 +92,34 @@ def test_three_volumes_reach_the_disk_with_zero_drops(qtbot, window) -> None:
         assert f["data"].shape == (3, PLANES, SIZE, SIZE)
         assert f["frames"]["present"][:].all()
     assert (folder / "logs" / "camera.log").exists()
-    assert window.toolbar.progress.text() == "volume 3 of 3"
+    assert window.toolbar.progress.text() == "completed: 3 of 3 saved on disk"
     assert window.camera_dock.exposure.isEnabled()
-    assert saving.run_name.text() != folder.name, "the next run gets a new name"
+    assert (folder.name, saving.run_name.text()) == ("run-001", "run-002"), "the name increments"
+    # The timing verdict of the run, as its metadata says, and the plot a click away.
+    summary = window.run_summary
+    timing = json.loads((folder / "metadata.json").read_text())["timing"]
+    assert summary.in_sync == timing["in_sync"]
+    assert timing["summary"] in summary.verdict.text()
+    assert summary.plot_button.isEnabled() and summary.details_button.isEnabled()
+    with qtbot.waitSignal(summary.plotted, timeout=60_000) as plotted:
+        summary.plot_button.click()
+    assert plotted.args[0] == folder / "timing.png"
+    dialog = summary.dialogs[-1]
+    assert (dialog.pixmap.width(), dialog.pixmap.height()) == PLOT_SIZE_PX
+    summary.details_button.click()
+    assert "intervals:" in summary.dialogs[-1].text.toPlainText()
+    screenshot(dialog, "timing-plot")
+    summary.close_dialogs()
+    # File → Open run: the saved run as a (t, z, y, x) layer above the live preview.
+    assert window.recent_runs.paths()[0] == folder.resolve()
+    assert window.open_run(folder)
+    (layer,) = window.run_layers.layers
+    assert layer.data.shape == (3, PLANES, SIZE, SIZE) and layer.name == folder.name
+    assert window.viewer.dims.axis_labels == ("t", "z", "y", "x")
+    screenshot(window, "opened-run")
+    window.run_layers.close_all()
+    assert layer not in window.viewer.layers
+    assert window.viewer.dims.axis_labels == ("z", "y", "x")
     # The status bar is current: a frame rate, and no drop.
     qtbot.waitUntil(lambda: window.status.values.get("frame_rate_hz", 0) > 0, timeout=WAIT_MS)
     assert window.status.values["frames_dropped"] == 0
@@ -119,33 +145,114 @@ def test_a_run_from_the_volumetric_preview_reports_its_own_counts(qtbot, window)
     assert metadata["stop_reason"] == "completed"
 
 
-def test_a_killed_camera_shows_the_dialog_and_a_red_light(qtbot, window) -> None:
+def start_long_run(qtbot, window) -> list:
+    """A run far longer than the test; returns the progress readings as they come."""
+    readings: list = []
+    window.runner.progressed.connect(readings.append)
+    set_mode(qtbot, window, "volumetric")
+    window.saving_dock.volumes.setValue(1_000_000)
+    assert window.start_acquisition()
+    qtbot.waitUntil(lambda: bool(readings) and readings[-1].volumes_saved >= 3, timeout=WAIT_MS)
+    return readings
+
+
+def volumes_on_disk(folder) -> int:
+    try:
+        with h5py.File(folder / "dataset.h5", "r") as f:
+            return int(f["data"].shape[0])
+    except FileNotFoundError:
+        return 0
+
+
+def test_a_killed_saver_shows_the_volumes_on_disk_not_the_volumes_acquired(
+    qtbot, window
+) -> None:
+    import os
+    import signal
+
+    folder = window.saving_dock.run_folder()
+    readings = start_long_run(qtbot, window)
+    with qtbot.waitSignal(window.runner.finished, timeout=60_000) as finished:
+        os.kill(window.controller.session.process_pids()["saver"], signal.SIGKILL)
+    outcome = finished.args[0]
+    assert outcome.status == "fault" and "saver" in outcome.stop_reason
+    assert all(r.volumes_saved <= r.frames_acquired // PLANES for r in readings)
+    on_disk = volumes_on_disk(folder)
+    assert outcome.volumes_saved == on_disk
+    assert window.toolbar.progress.text() == f"fault: {on_disk} of 1000000 saved on disk"
+    assert f"{on_disk} volume(s) saved" in window.run_summary.title.text()
+    metadata = json.loads((folder / "metadata.json").read_text())
+    assert metadata["volumes_saved"] == on_disk
+    screenshot(window, "saver-fault")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 10 (storage side): the saver flushes and indexes each volume, so a crash loses "
+    "at most the volume being written; today the open chunk file is lost whole",
+)
+def test_a_killed_saver_loses_at_most_the_volume_being_written(qtbot, window) -> None:
+    import os
+    import signal
+
+    folder = window.saving_dock.run_folder()
+    readings = start_long_run(qtbot, window)
+    with qtbot.waitSignal(window.runner.finished, timeout=60_000):
+        os.kill(window.controller.session.process_pids()["saver"], signal.SIGKILL)
+    written = max(r.volumes_saved for r in readings)
+    assert volumes_on_disk(folder) >= written - 1
+
+
+def test_a_killed_camera_leaves_nothing_live_looking_and_a_restart_restores_the_mode(
+    qtbot, window
+) -> None:
     import os
     import signal
 
     from lightsheet.gui.status_bar import COLOURS
 
-    set_mode(qtbot, window, "planar")
+    set_mode(qtbot, window, "volumetric")
+    wait_new_images(qtbot, window)
+    qtbot.waitUntil(lambda: window.status.values.get("frame_rate_hz", 0) > 0, timeout=WAIT_MS)
     os.kill(window.controller.session.process_pids()["camera"], signal.SIGKILL)
     qtbot.waitUntil(lambda: len(window.fault_dialogs) > 0, timeout=WAIT_MS)
     dialog = window.fault_dialogs[-1]
     assert dialog.isVisible() and not dialog.isModal()
     assert dialog.fault.process == "camera"
     assert "SIGKILL" in dialog.cause.text()
-    assert "camera" in dialog.lines.toPlainText()
+    # The dialog opens on the fault's own line, in view, not on whatever was logged last.
+    records = dialog.lines.toPlainText()
+    assert dialog.fault_index is not None
+    line = dialog.lines.textCursor().block().text()
+    assert "camera" in line and ("fault: camera" in line or " camera " in line), line
+    assert dialog.lines.viewport().rect().contains(dialog.lines.cursorRect().center())
+    assert "camera" in records
     light = window.status.lights["camera"]
     qtbot.waitUntil(lambda: light.state.startswith("died"), timeout=WAIT_MS)
-    assert COLOURS["died"] in light.text()
-    assert "SIGKILL" in light.toolTip()
+    assert COLOURS["died"] in light.text() and "SIGKILL" in light.toolTip()
+    # Nothing looks live: no rate, no counters, no mode, the image dimmed and marked.
+    assert window.status.values == {}
+    assert window.status.frame_rate.text() == "stopped"
+    assert "SIGKILL" in window.status.frame_rate.toolTip()
+    assert not any(b.isChecked() for b in window.mode_dock.buttons.values())
+    assert "Stopped: the camera process" in window.mode_dock.description.text()
+    assert window.preview.layer.opacity < 1
+    assert "stopped: the camera process" in window.notes.stale
     screenshot(window, "fault")
     screenshot(dialog, "fault-dialog")
-    # The GUI keeps working: the dialog restarts the rig and the preview comes back.
     assert not window.toolbar.start_action.isEnabled()
+    # The restart brings the operator's mode back and clears the old error.
     dialog.restart_button.click()
     qtbot.waitUntil(lambda: window.controller.ready, timeout=60_000)
+    qtbot.waitUntil(lambda: window.controller.mode == "volumetric", timeout=WAIT_MS)
     qtbot.waitUntil(lambda: light.state == "running", timeout=WAIT_MS)
-    set_mode(qtbot, window, "planar")
+    assert window.mode_dock.buttons["volumetric"].isChecked()
+    assert not window.mode_dock.description.isVisible()
     wait_new_images(qtbot, window)
+    assert window.preview.layer.opacity == 1 and window.notes.stale is None
+    assert "SIGKILL" not in window.toolbar.message.text()
+    assert window.fault_dialogs == []
+    qtbot.waitUntil(lambda: window.status.values.get("frame_rate_hz", 0) > 0, timeout=WAIT_MS)
     assert window.toolbar.start_action.isEnabled()
 
 

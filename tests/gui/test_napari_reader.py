@@ -236,3 +236,37 @@ def test_a_napari_viewer_opens_a_run_with_its_scale(tmp_path, qapp):
         assert layer.metadata["stop_reason"] == "completed"
     finally:
         viewer.close()
+
+
+def test_napari_opens_a_run_without_asking_which_reader(tmp_path, plugin_manager):
+    """`napari RUN_DIR` reads with the preferred reader, else asks among all that match: napari's
+    own matches every folder and .h5 file. The GUI records lightsheet as the preferred one."""
+    import os
+
+    from napari.components import ViewerModel
+    from napari.errors import MultipleReaderError
+    from napari.plugins import _initialize_plugins
+    from napari.settings import get_settings
+
+    from lightsheet.gui.napari_prefs import register_reader_preferences
+
+    _initialize_plugins()
+    settings = get_settings()
+    assert str(settings.config_path) == os.environ["NAPARI_CONFIG"], "never the user's settings"
+    run_dir = write_run(tmp_path / "runs" / "run-0007")
+    elsewhere = write_run(tmp_path / "elsewhere" / "run-0008")
+    before = dict(settings.plugins.extension2reader)
+    settings.plugins.extension2reader = {}
+    try:
+        viewer = ViewerModel()
+        with pytest.raises(MultipleReaderError):
+            viewer.open(run_dir, plugin=None)
+        added = register_reader_preferences([tmp_path / "runs"])
+        assert len(added) == 2 and register_reader_preferences([tmp_path / "runs"]) == []
+        (layer,) = viewer.open(run_dir, plugin=None)
+        assert layer.data.shape == SHAPE and layer.name == "run-0007"
+        assert viewer.dims.axis_labels == ("t", "z", "y", "x")
+        (other,) = viewer.open(elsewhere / "dataset.h5", plugin=None)  # any run's dataset.h5
+        assert other.name == "run-0008"
+    finally:
+        settings.plugins.extension2reader = before

@@ -2,8 +2,14 @@
 
 A dock reads its widgets into a new RigConfig (``config_from_widgets``) a moment after the last
 edit, so typing "125" into a field sends one change, not three; the controller applies it to the
-running rig, latest wins. When the config changes from elsewhere (the editor, a refused change)
-the dock shows it again with its widgets' signals blocked, so showing never sends.
+running rig, latest wins. When the config changes from elsewhere (the editor, another dock) the
+dock shows it again with its widgets' signals blocked, so showing never sends.
+
+Scan settings are checked before they are sent, with the Session's own check
+(``lightsheet.app.limits``): each checked field shows the range it allows now, a refused value
+stays as typed and is marked at its field with the reason and its fixes, and nothing is sent
+until it plays. A value the rig itself refuses (a port that cannot open) is said in the dock,
+and the fields keep what was typed.
 """
 
 from __future__ import annotations
@@ -27,11 +33,14 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from lightsheet.app import limits
+from lightsheet.app.config_change import changes
 from lightsheet.config import RigConfig, issues_from_validation_error
 from lightsheet.gui.controller import SessionController
+from lightsheet.gui.docks.checked_field import CheckedField
 
 APPLY_DELAY_MS = 300
-MIN_VISIBLE_HEIGHT = 240  # taller docks scroll rather than push the window off the screen
+MIN_VISIBLE_HEIGHT = 110  # taller docks scroll rather than push the window off the screen
 LOCKED_TIP = "Locked during an acquisition: a run keeps the settings it started with."
 
 
@@ -68,8 +77,10 @@ class ControlDock(QDockWidget):
         self.controller = controller
         self._body = QWidget()
         self._layout = QVBoxLayout(self._body)
-        self._layout.setContentsMargins(6, 6, 6, 6)
+        self._layout.setContentsMargins(6, 4, 6, 4)
+        self._layout.setSpacing(4)
         self.form = QFormLayout()
+        self.form.setVerticalSpacing(3)
         self._layout.addLayout(self.form)
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
@@ -91,12 +102,14 @@ class ControlDock(QDockWidget):
             self.setWidget(self._body)
         self._locked: list[tuple[QWidget, str]] = []
         self._watched: list[QWidget] = []
+        self.checked: dict[str, CheckedField] = {}
         self._apply_timer = QTimer(self)
         self._apply_timer.setSingleShot(True)
         self._apply_timer.setInterval(APPLY_DELAY_MS)
         self._apply_timer.timeout.connect(self.apply_now)
         controller.config_changed.connect(self.refresh)
         controller.acquisition_changed.connect(self.set_locked)
+        controller.mode_changed.connect(lambda _mode: self.recheck())
 
     # -- building -----------------------------------------------------------------------------
 
@@ -116,6 +129,18 @@ class ControlDock(QDockWidget):
             widget.setToolTip(tip)
         self.form.addRow(label, widget)
         return widget
+
+    def add_checked_row(
+        self, label: str, key: str, editor: QAbstractSpinBox, tip: str = ""
+    ) -> QAbstractSpinBox:
+        """A row whose value is checked against what the rig will run (``key`` in the config)."""
+        if tip:
+            editor.setToolTip(tip)
+        field = CheckedField(editor, key)
+        field.problem.fix_chosen.connect(self.apply_fix)
+        self.checked[key] = field
+        self.form.addRow(label, field)
+        return editor
 
     def add_widget(self, widget: QWidget) -> QWidget:
         """A widget below the form (plots, tables, buttons)."""
@@ -150,31 +175,89 @@ class ControlDock(QDockWidget):
         return config
 
     def refresh(self, config: RigConfig | None = None) -> None:
-        """Show ``config`` (default: the controller's) without sending anything back."""
+        """Show ``config`` (default: the controller's) without sending anything back; a refused
+        value the operator typed stays until it is fixed."""
         config = config if config is not None else self.controller.config
+        held = {key: f.value() for key, f in self.checked.items() if f.refusal is not None}
         blocked = [(w, w.blockSignals(True)) for w in self._all_inputs()]
         try:
             self.show_config(config)
+            for key, value in held.items():
+                self.checked[key].set_value(value)
         finally:
             for widget, was in reversed(blocked):
                 widget.blockSignals(was)
+        self.recheck()
 
     def schedule_apply(self, *_: object) -> None:
         self._apply_timer.start()
+
+    def candidate(self) -> RigConfig:
+        """The rig's config with this dock's values (ValidationError/ValueError if invalid)."""
+        return self.config_from_widgets(self.controller.config)
 
     def apply_now(self) -> None:
         """Send the widgets' values to the rig; a refused value is shown, never sent."""
         self._apply_timer.stop()
         try:
-            config = self.config_from_widgets(self.controller.config)
+            config = self.candidate()
         except ValidationError as exc:
             self.show_error(validation_message(exc))
             return
         except ValueError as exc:
             self.show_error(str(exc))
             return
+        if self.check(config):
+            return
         self.show_error("")
-        self.controller.apply_config(config)
+        self.controller.apply_config(config, on_refused=self._refused_by_rig)
+
+    def check(self, config: RigConfig) -> bool:
+        """Show the ranges and refusals of ``config`` at the fields; True when it is refused."""
+        if not self.checked:
+            return False
+        mode = self.controller.scan_mode_for(config)
+        ranges = limits.field_ranges(config, mode)
+        for key, field in self.checked.items():
+            field.set_range(ranges.get(key), f"with the other settings as they are ({mode})")
+        found = limits.refusals(config, mode, changes(self.controller.config, config).keys)
+        by_key = {r.key: r for r in found}
+        for key, field in self.checked.items():
+            field.set_refusal(by_key.pop(key, None))
+        elsewhere = "\n".join(limits.describe(r) for r in by_key.values())
+        self.show_error(f"{elsewhere}\n(nothing sent)" if elsewhere else "")
+        return bool(found)
+
+    def recheck(self) -> None:
+        """Check again after something else changed; a held value that now plays is sent."""
+        if not self.checked:
+            return
+        try:
+            config = self.candidate()
+        except ValueError:
+            return
+        held = any(f.refusal is not None for f in self.checked.values())
+        if not self.check(config) and held and config != self.controller.config:
+            self.schedule_apply()
+
+    def apply_fix(self, fix: limits.Fix) -> None:
+        """One click on a fix: the fixed value goes to its field here, or to the rig with this
+        dock's values when it belongs to another dock (whose fields then show it)."""
+        field = self.checked.get(fix.key)
+        if field is not None:
+            field.editor.setValue(fix.value)  # sends after the usual short delay
+            self.apply_now()
+            return
+        try:
+            config = changed_config(self.candidate(), {fix.key: fix.value})
+        except ValueError as exc:
+            self.show_error(str(exc))
+            return
+        if not self.check(config):
+            self.controller.apply_config(config, on_refused=self._refused_by_rig)
+
+    def _refused_by_rig(self, message: str) -> None:
+        self.show_error(f"The rig refused it (nothing changed): {message}")
 
     def show_error(self, text: str) -> None:
         self.error_label.setText(text)

@@ -19,11 +19,22 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from lightsheet.app.limits import EXPOSURE
 from lightsheet.config import RigConfig
 from lightsheet.gui.controller import SessionController
 from lightsheet.gui.docks.base import ControlDock, changed_config
 
 ROI_LAYER = "ROI"
+
+
+def pair(first: QWidget, second: QWidget) -> QWidget:
+    """Two inputs side by side in one form row."""
+    row = QWidget()
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(first)
+    layout.addWidget(second)
+    return row
 
 
 def roi_rectangle(box: tuple[int, int, int, int]) -> np.ndarray:
@@ -56,7 +67,7 @@ class CameraDock(ControlDock):
         self.exposure.setRange(0.01, 10000.0)
         self.exposure.setDecimals(2)
         self.exposure.setSuffix(" ms")
-        self.add_row("Exposure", self.exposure, "Exposure time of each frame")
+        self.add_checked_row("Exposure", EXPOSURE, self.exposure, "Exposure time of each frame")
         self.binning = QComboBox()
         self.binning.addItems(["1", "2", "4"])
         self.add_row("Binning", self.binning, "Pixels combined along each sensor axis")
@@ -70,8 +81,10 @@ class CameraDock(ControlDock):
         self.roi = {name: QSpinBox() for name in ("x", "y", "width", "height")}
         for name, box in self.roi.items():
             box.setRange(0 if name in ("x", "y") else 1, 8192)
-            box.setSuffix(" px")
-            self.add_row(f"ROI {name}", box, "Region of interest, unbinned sensor pixels")
+            box.setPrefix(f"{name[0]} ")
+            box.setToolTip(f"ROI {name}: region of interest, unbinned sensor pixels")
+        self.add_row("ROI from", pair(self.roi["x"], self.roi["y"]), "Top-left corner (px)")
+        self.add_row("ROI size", pair(self.roi["width"], self.roi["height"]), "Width × height (px)")
         buttons = QWidget()
         row = QHBoxLayout(buttons)
         row.setContentsMargins(0, 0, 0, 0)
@@ -166,6 +179,8 @@ class CameraDock(ControlDock):
             edge_width=max(camera.sensor_width, camera.sensor_height) / 300,
             opacity=0.8,
         )
+        if hasattr(layer, "units"):  # consistent with the preview, so the scale bar has a unit
+            layer.units = "um"
         layer.events.data.connect(self._on_drawn)
         return layer
 

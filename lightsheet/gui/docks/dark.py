@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from napari.components import ViewerModel
+from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QCheckBox, QLabel, QPushButton, QSpinBox, QWidget
 
 from lightsheet.gui.controller import SessionController
@@ -20,10 +21,12 @@ DARK_LAYER = "dark frame"
 class DarkDock(ControlDock):
     """Acquire (N frames averaged), show, and enable subtraction of the dark frame."""
 
+    subtraction_changed = Signal(bool)  # the dispatcher took it: from the next frame on
+
     def __init__(
         self, controller: SessionController, viewer: ViewerModel, parent: QWidget | None = None
     ) -> None:
-        super().__init__("Dark frame", controller, parent)
+        super().__init__("Dark", controller, parent)
         self.viewer = viewer
         self.frames = QSpinBox()
         self.frames.setRange(1, 1000)
@@ -83,13 +86,16 @@ class DarkDock(ControlDock):
             layer = self.viewer.add_image(
                 self.dark, name=DARK_LAYER, scale=scale, translate=translate, colormap="magma"
             )
+            if hasattr(layer, "units"):
+                layer.units = "um"
         layer.visible = visible
 
     def set_subtraction(self, enabled: bool) -> None:
         session = self.controller.session
         self.controller.submit(
             lambda: session.set_dark_subtraction(enabled),
-            on_error=lambda exc: self._subtraction_refused(exc, enabled),
+            lambda _: self.subtraction_changed.emit(enabled),
+            lambda exc: self._subtraction_refused(exc, enabled),
         )
 
     def _subtraction_refused(self, exc: BaseException, enabled: bool) -> None:

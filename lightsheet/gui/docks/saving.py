@@ -7,6 +7,7 @@ as ``prepare_run_folder`` decides for the command line.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from qtpy.QtWidgets import (
 from lightsheet.config import RigConfig
 from lightsheet.gui.controller import SessionController
 from lightsheet.gui.docks.base import ControlDock, changed_config
+from lightsheet.gui.docks.camera import pair
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,19 @@ def next_run_name(parent: Path, prefix: str = "run") -> str:
     while (parent / f"{prefix}-{index:03d}").exists():
         index += 1
     return f"{prefix}-{index:03d}"
+
+
+def name_after(parent: Path, used: str) -> str:
+    """The name after ``used`` that is free under ``parent``: its number plus one, as wide
+    (``mouse-07`` -> ``mouse-08``, ``run-009`` -> ``run-010``), or ``-002`` added to a name
+    without a number."""
+    match = re.fullmatch(r"(.*?)(\d+)", used)
+    stem, number, width = (match[1], int(match[2]), len(match[2])) if match else (f"{used}-", 1, 3)
+    while True:
+        number += 1
+        name = f"{stem}{number:0{width}d}"
+        if not (parent / name).exists():
+            return name
 
 
 class SavingDock(ControlDock):
@@ -101,10 +116,12 @@ class SavingDock(ControlDock):
         self.by_volumes.setChecked(True)
         self.compression = QComboBox()
         self.compression.addItems(["none", "blosc-lz4", "blosc-zstd"])
-        self.add_row("Compression", self.compression, "Compression of the saved frames")
+        self.compression.setToolTip("Compression of the saved frames")
         self.level = QSpinBox()
         self.level.setRange(0, 9)
-        self.add_row("Level", self.level, "Compression level; ignored without compression")
+        self.level.setPrefix("level ")
+        self.level.setToolTip("Compression level; ignored without compression")
+        self.add_row("Compression", pair(self.compression, self.level))
         self.folder.editingFinished.connect(self._folder_edited)
         self.run_name.textChanged.connect(self.check_folder)
         self.by_volumes.toggled.connect(self._amount_changed)
@@ -185,8 +202,10 @@ class SavingDock(ControlDock):
             self.warning.setStyleSheet("color: gray")
 
     def advance_run_name(self) -> None:
-        """After a run: propose the next free name so the next Start never replaces it."""
-        self.run_name.setText(next_run_name(self.parent_folder()))
+        """After a run: the next name of the same series, so the next Start never replaces it."""
+        used = self.run_name.text().strip()
+        parent = self.parent_folder()
+        self.run_name.setText(name_after(parent, used) if used else next_run_name(parent))
 
     def choose_folder(self) -> None:
         chosen = QFileDialog.getExistingDirectory(

@@ -1,8 +1,8 @@
-"""Scanning dock: the z sweep, the lateral sweep, and a plot of the waveforms they make.
+"""Scanning dock: the z sweep and the lateral sweep, each field with the range it allows.
 
-The plot is rebuilt from the widgets' values on every edit, before anything is sent, so an
-operator sees the ramp and the exposure windows move as they type; settings the waveform
-builder refuses (a channel over its limits) are shown in place of the plot and never sent.
+The waveform plot (shown in its own dock, where it has room) is rebuilt from the widgets' values
+on every edit, before anything is sent, so an operator sees the ramp and the exposure windows
+move as they type; settings the rig refuses are marked at their field and never sent.
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ import logging
 from pydantic import ValidationError
 from qtpy.QtWidgets import QDoubleSpinBox, QSpinBox, QWidget
 
+from lightsheet.app import limits
 from lightsheet.config import RigConfig
 from lightsheet.gui.controller import SessionController
 from lightsheet.gui.docks.base import ControlDock, changed_config, validation_message
+from lightsheet.gui.docks.camera import pair
 from lightsheet.gui.waveform_plot import WaveformPlot
 from lightsheet.scanning import build_waveforms, scan_params_from_config
 
@@ -42,25 +44,32 @@ class ScanningDock(ControlDock):
 
     def __init__(self, controller: SessionController, parent: QWidget | None = None) -> None:
         super().__init__("Scanning", controller, parent)
-        self.z_start = self.add_row("z start", _double(-10000, 10000, 2, " µm"))
-        self.z_end = self.add_row("z end", _double(-10000, 10000, 2, " µm"))
-        self.n_planes = self.add_row("Planes", _int(1, 2000), "Planes per volume")
-        self.volume_rate = self.add_row("Volume rate", _double(0.01, 100, 3, " Hz"))
-        self.skip_start = self.add_row(
-            "Skip at start", _int(0, 1999), "Planes at the start of each sweep not saved"
+        checked = self.add_checked_row
+        self.z_start = checked("z start", limits.Z_START, _double(-10000, 10000, 2, " µm"))
+        self.z_end = checked("z end", limits.Z_END, _double(-10000, 10000, 2, " µm"))
+        self.n_planes = checked("Planes", limits.PLANES, _int(1, 2000), "Planes per volume")
+        self.volume_rate = checked(
+            "Volume rate", limits.VOLUME_RATE, _double(0.01, 100, 3, " /s"), "Volumes per second"
         )
-        self.skip_end = self.add_row(
-            "Skip at end", _int(0, 1999), "Planes at the end of each sweep not saved"
-        )
-        self.lateral_frequency = self.add_row(
-            "Lateral frequency", _double(0.01, 100000, 1, " Hz"), "Lateral galvo sweep frequency"
-        )
-        self.lateral_amplitude = self.add_row(
-            "Lateral amplitude", _double(0, 10, 3, " V"), "Lateral galvo sweep amplitude"
-        )
-        self.planar_z = self.add_row(
-            "Planar z", _double(-10000, 10000, 2, " µm"), "Plane imaged in planar mode"
-        )
+        self.skip_start = _int(0, 1999)
+        self.skip_start.setPrefix("start ")
+        self.skip_start.setToolTip("Planes at the start of each sweep not saved")
+        self.skip_end = _int(0, 1999)
+        self.skip_end.setPrefix("end ")
+        self.skip_end.setToolTip("Planes at the end of each sweep not saved")
+        self.add_row("Skip planes", pair(self.skip_start, self.skip_end))
+        self.lateral_frequency = checked(
+            "Lateral sweep", limits.LATERAL_HZ, _double(0.01, 100000, 1, " Hz"),
+            "Lateral galvo sweep frequency",
+        )  # fmt: skip
+        self.lateral_amplitude = checked(
+            "Lateral ampl.", limits.LATERAL_V, _double(0, 10, 3, " V"),
+            "Lateral galvo sweep amplitude (the galvo's own volts)",
+        )  # fmt: skip
+        self.planar_z = checked(
+            "Planar z", limits.PLANAR_Z, _double(-10000, 10000, 2, " µm"),
+            "Plane imaged in planar mode",
+        )  # fmt: skip
         self.inputs = (
             self.z_start,
             self.z_end,
@@ -72,8 +81,7 @@ class ScanningDock(ControlDock):
             self.lateral_amplitude,
             self.planar_z,
         )
-        self.plot = WaveformPlot()
-        self.add_widget(self.plot)
+        self.plot = WaveformPlot()  # placed by the window in a dock of its own
         self.watch(*self.inputs)
         self.lock_during_acquisition(*self.inputs)
         for box in self.inputs:

@@ -1,4 +1,4 @@
-"""View dock: how the preview is shown (contrast, colormap, projection, 3D).
+"""View dock: how the preview is shown (contrast and its histogram, colormap, projection, 3D).
 
 Contrast and colormap are the config's viewer section, so a saved config remembers them; they
 never reach the processes and so stay adjustable during an acquisition. Projection and 3D are
@@ -12,6 +12,7 @@ from qtpy.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QPushButton, QSpin
 from lightsheet.config import RigConfig
 from lightsheet.gui.controller import SessionController
 from lightsheet.gui.docks.base import ControlDock, changed_config
+from lightsheet.gui.histogram import HistogramWidget
 from lightsheet.gui.preview import PreviewUpdater
 
 CONTRAST_LABELS = {
@@ -47,9 +48,11 @@ class ViewDock(ControlDock):
             box.setKeyboardTracking(False)
             row.addWidget(box)
         self.add_row("Range", limits, "Display range in counts (manual contrast)")
+        self.histogram = HistogramWidget()
+        self.form.addRow(self.histogram)
         self.auto_button = QPushButton("Auto contrast now")
         self.auto_button.setToolTip("Set the range from the next image")
-        self.auto_button.clicked.connect(preview.request_auto_contrast)
+        self.auto_button.clicked.connect(lambda: preview.request_auto_contrast())
         self.add_widget(self.auto_button)
         self.colormap = QComboBox()
         self.colormap.setEditable(True)
@@ -64,6 +67,7 @@ class ViewDock(ControlDock):
         self.watch(self.contrast, self.low, self.high, self.colormap)
         self.contrast.currentIndexChanged.connect(self._enable_limits)
         preview.layer.events.contrast_limits.connect(self._show_layer_limits)
+        preview.image_shown.connect(lambda _seq: self.histogram.set_image(preview.layer.data))
         preview.viewer.dims.events.ndisplay.connect(
             lambda event: self._set_checked(self.three_d, event.value == 3)
         )
@@ -101,9 +105,10 @@ class ViewDock(ControlDock):
             box.setToolTip("" if manual else "Choose manual contrast to set the range")
 
     def _show_layer_limits(self, event: object = None) -> None:
+        low, high = self.preview.layer.contrast_limits
+        self.histogram.set_limits(low, high)
         if self.contrast.currentData() == "manual":
             return
-        low, high = self.preview.layer.contrast_limits
         for box, value in ((self.low, low), (self.high, high)):
             self._set_value(box, round(value))
 

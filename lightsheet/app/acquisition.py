@@ -29,6 +29,7 @@ from lightsheet.app.runs import Progress, Run
 from lightsheet.app.session import Session
 from lightsheet.storage.metadata import now_iso, software_versions, write_metadata
 from lightsheet.storage.run_reader import RunError, iter_frames_table, summarize_run
+from lightsheet.storage.salvage import salvage_partial_chunks
 from lightsheet.storage.space import DiskFull, require_room
 from lightsheet.storage.virtual import complete_chunks, rebuild_dataset
 
@@ -244,7 +245,9 @@ def run_acquisition(
 
 
 def _reindex(folder: Path) -> None:
+    """After a cut-off run: publish what a dead saver finished, index every complete chunk."""
     try:
+        salvage_partial_chunks(folder)
         if complete_chunks(folder):
             rebuild_dataset(folder)
     except (OSError, ValueError) as exc:

@@ -16,6 +16,7 @@ from lightsheet.app.session import Session, SessionConfigError, SessionError
 from lightsheet.app.trigger_link import TriggerPortUnusable, check_port
 from lightsheet.cli.exit_codes import ExitCode
 from lightsheet.cli.interrupts import deferred_interrupts, mark_interrupted, raise_interrupt
+from lightsheet.cli.logs_cmd import remember_run
 from lightsheet.cli.parser import UsageError, positive_float, positive_int
 from lightsheet.cli.progress import ProgressLine, format_duration
 from lightsheet.cli.rig import load_rig
@@ -73,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         folder = prepare_run_folder(args.out, args.overwrite)
     except RunFolderError as exc:
         raise UsageError(str(exc)) from None
+    remember_run(folder)  # `lightsheet logs` finds the latest run wherever it was written
     try:  # before anything is written: a full disk refuses the run in one line
         scan = config.scanning.mode
         require_room(folder, chunk_bytes(config, scan), "the run's first chunk file")

@@ -43,13 +43,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    latest = None if args.dir else latest_logs()
     if args.dir:
         path = Path(args.dir)
     else:
-        path = latest_logs()
-        if path is None:
+        if latest is None:
             raise UsageError(f"no session logs yet (looked in {default_log_root()}, the recent "
                              "runs and ./runs); name a run folder or a log folder")  # fmt: skip
+        path = latest
         sys.stderr.write(f"lightsheet logs: the most recent session, {path}\n")
     if not path.exists():
         raise UsageError(f"{path}: no such folder")

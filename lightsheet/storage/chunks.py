@@ -2,7 +2,8 @@
 
 A chunk is written as ``chunks/chunk-NNNNNN.h5.partial`` and renamed to its final name only
 once it is closed and fsynced, so a file under a final name is always whole; a writer killed
-mid-chunk leaves only a ``.partial``, which dataset.h5 never maps.
+mid-chunk leaves only a ``.partial``, which dataset.h5 never maps; its metadata is flushed after
+each volume, so the volumes it finished can be salvaged after a crash (``salvage.py``).
 
 Uncompressed planes go to disk with ``H5Dwrite_chunk`` straight from the caller's buffer (the
 shared-memory volume), one (1, 1, y, x) HDF5 chunk per plane: for 2048x2048 uint16 planes this
@@ -26,7 +27,6 @@ too full is ``DiskFull``, raised before anything of the chunk is written.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -37,9 +37,9 @@ from typing import Any
 import h5py
 import numpy as np
 
+from lightsheet.storage.chunk_content import FRAMES_DTYPE, attr_value, frame_rows, write_tree
 from lightsheet.storage.compression import COMPRESSIONS, PlaneCompressor
 from lightsheet.storage.durable import PARTIAL_SUFFIX, partial_path, publish
-from lightsheet.storage.metadata import json_safe
 from lightsheet.storage.space import disk_full_while, is_disk_full, require_room
 from lightsheet.storage.virtual import (
     CHUNK_ATTRS,
@@ -55,18 +55,6 @@ from lightsheet.storage.virtual import (
 FORMAT = "lightsheet-run"
 FORMAT_VERSION = 1
 
-# One row per plane of a saved volume; frame_id is -1 and present False where the frame never
-# arrived, so a gap is recorded instead of shifting later planes.
-FRAMES_DTYPE = np.dtype(
-    [
-        ("frame_id", "<i8"),
-        ("camera_ts", "<f8"),
-        ("host_ts", "<f8"),
-        ("volume", "<i8"),
-        ("plane", "<i4"),
-        ("present", "?"),
-    ]
-)
 
 _RUN_ATTRS = (
     "format",
@@ -80,6 +68,8 @@ _RUN_ATTRS = (
 _INDEX_ATTRS = ("volumes", "chunk_files")
 WRITER_ATTRS = frozenset(_RUN_ATTRS + _INDEX_ATTRS)  # set by the writer, never taken from a caller
 _FRAMES_ROWS_PER_HDF5_CHUNK = 1024
+__all__ = ["FRAMES_DTYPE", "WRITER_ATTRS", "ChunkWriter", "volumes_per_chunk"]
+
 _log = logging.getLogger(__name__)
 
 
@@ -90,50 +80,21 @@ def volumes_per_chunk(volume_nbytes: int, ram_budget_bytes: int) -> int:
     return max(1, ram_budget_bytes // volume_nbytes)
 
 
-def _attr_value(value: Any) -> Any:
-    """An HDF5 attribute for ``value``: numbers, strings and numeric arrays as they are,
-    anything else (dicts, None, mixed lists) as a JSON string."""
-    if isinstance(value, (str, bool, int, float, np.generic)):
-        return value
-    if isinstance(value, (np.ndarray, list, tuple)):
-        array = np.asarray(value)
-        if array.dtype.kind in "biuf":
-            return array
-        if array.dtype.kind == "U":
-            return array.astype(h5py.string_dtype())
-    return json.dumps(json_safe(value))
-
-
-def _check_h5_name(name: Any) -> str:
-    if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
-        raise ValueError(f"{name!r} cannot name an HDF5 object")
-    return name
-
-
-def _write_tree(group: h5py.Group, tree: Mapping[str, Any]) -> None:
-    """Store a nested dict: mappings become groups, arrays datasets, scalars attributes."""
-    for key, value in tree.items():
-        name = _check_h5_name(key)
-        if isinstance(value, Mapping):
-            _write_tree(group.create_group(name), value)
-        elif isinstance(value, (np.ndarray, list, tuple)):
-            group.create_dataset(name, data=np.asarray(value))
-        else:
-            group.attrs[name] = _attr_value(value)
-
-
-def _frame_rows(frames: np.ndarray, planes: int) -> np.ndarray:
-    """The caller's per-plane table in the on-disk layout (the caller's may have more fields)."""
-    names = frames.dtype.names or ()
-    missing = [name for name in FRAMES_DTYPE.names or () if name not in names]
-    if missing:
-        raise ValueError(f"frames table lacks the field(s) {', '.join(missing)}")
-    if frames.shape != (planes,):
-        raise ValueError(f"frames table has shape {frames.shape}, expected ({planes},)")
-    rows = np.empty(planes, dtype=FRAMES_DTYPE)
-    for name in FRAMES_DTYPE.names or ():
-        rows[name] = frames[name]
-    return rows
+def _checked_layout(
+    volume_shape: tuple[int, int, int], per_chunk: int, compression: str,
+    attrs: Mapping[str, Any] | None,
+) -> tuple[int, int, int]:  # fmt: skip
+    shape = tuple(int(n) for n in volume_shape)
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(f"volume shape must be (z, y, x) of positive sizes, got {shape}")
+    if per_chunk < 1:
+        raise ValueError(f"volumes per chunk must be at least 1, got {per_chunk}")
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"compression must be one of {', '.join(COMPRESSIONS)}: {compression!r}")
+    clashes = sorted(WRITER_ATTRS.union(CHUNK_ATTRS) & set(attrs or {}))
+    if clashes:
+        raise ValueError(f"attribute name(s) reserved by the writer: {', '.join(clashes)}")
+    return (shape[0], shape[1], shape[2])
 
 
 class ChunkWriter:
@@ -156,22 +117,10 @@ class ChunkWriter:
         chunk_seconds: float | None = None,
         index_budget: float | None = None,
     ) -> None:
-        shape = tuple(int(n) for n in volume_shape)
-        if len(shape) != 3 or min(shape) < 1:
-            raise ValueError(f"volume shape must be (z, y, x) of positive sizes, got {shape}")
-        if volumes_per_chunk < 1:
-            raise ValueError(f"volumes per chunk must be at least 1, got {volumes_per_chunk}")
-        if compression not in COMPRESSIONS:
-            raise ValueError(
-                f"compression must be one of {', '.join(COMPRESSIONS)}: {compression!r}"
-            )
+        shape = _checked_layout(volume_shape, volumes_per_chunk, compression, attrs)
         self._compressor = (
             None if compression == "none" else PlaneCompressor(compression, compression_level)
         )
-        reserved = set(_RUN_ATTRS) | set(CHUNK_ATTRS) | set(_INDEX_ATTRS)
-        clashes = sorted(reserved & set(attrs or {}))
-        if clashes:
-            raise ValueError(f"attribute name(s) reserved by the writer: {', '.join(clashes)}")
 
         self._run_dir = Path(run_dir)
         self._chunks_dir = self._run_dir / CHUNKS_DIR
@@ -182,13 +131,13 @@ class ChunkWriter:
                 f"{self._chunks_dir} already holds chunk files ({earlier[0]}...): "
                 "a run folder takes one run"
             )
-        self._shape = (shape[0], shape[1], shape[2])
+        self._shape = shape
         self._dtype = np.dtype(dtype)
         self._per_chunk = int(volumes_per_chunk)
         self._chunk_seconds = chunk_seconds
         self._chunk_opened = 0.0
         self._waveforms = waveforms
-        self._run_attrs: dict[str, Any] = {k: _attr_value(v) for k, v in (attrs or {}).items()}
+        self._run_attrs: dict[str, Any] = {k: attr_value(v) for k, v in (attrs or {}).items()}
         self._run_attrs.update(
             format=FORMAT,
             format_version=FORMAT_VERSION,
@@ -251,7 +200,7 @@ class ChunkWriter:
             raise ValueError(
                 f"volume is {volume.shape} {volume.dtype}, expected {self._shape} {self._dtype}"
             )
-        rows = _frame_rows(frames, self._shape[0])
+        rows = frame_rows(frames, self._shape[0])
         if self._file is None:
             need = self._per_chunk * volume.nbytes
             require_room(self._chunks_dir, need, f"chunk {len(self._records)}")
@@ -269,6 +218,20 @@ class ChunkWriter:
         self._bytes_written += volume.nbytes
         if self._in_chunk == self._per_chunk or self._chunk_is_old():
             self._complete_chunk()
+        else:
+            self._mark_volume_finished()
+
+    def _mark_volume_finished(self) -> None:
+        """The open chunk's file describes every volume written so far (``salvage.py``)."""
+        assert self._file is not None
+        try:
+            self._file.attrs["volumes"] = self._in_chunk
+            self._file.flush()
+        except BaseException as exc:
+            self._failed = True
+            if is_disk_full(exc):
+                raise disk_full_while(self._chunks_dir, exc, "writing a volume") from None
+            raise
 
     def _chunk_is_old(self) -> bool:
         limit = self._chunk_seconds
@@ -333,7 +296,7 @@ class ChunkWriter:
                 chunks=(min(planes * self._per_chunk, _FRAMES_ROWS_PER_HDF5_CHUNK),),
             )
             if self._waveforms:
-                _write_tree(chunk.create_group(WAVEFORMS), self._waveforms)
+                write_tree(chunk.create_group(WAVEFORMS), self._waveforms)
         except BaseException:
             chunk.close()
             raise

@@ -186,11 +186,6 @@ def test_a_killed_saver_shows_the_volumes_on_disk_not_the_volumes_acquired(
     screenshot(window, "saver-fault")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 10 (storage side): the saver flushes and indexes each volume, so a crash loses "
-    "at most the volume being written; today the open chunk file is lost whole",
-)
 def test_a_killed_saver_loses_at_most_the_volume_being_written(qtbot, window) -> None:
     import os
     import signal

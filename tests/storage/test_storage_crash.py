@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from lightsheet.storage import FRAMES_DTYPE, ChunkWriter, open_run, summarize_run, write_metadata
+from lightsheet.storage.salvage import salvage_partial_chunks
+from lightsheet.storage.virtual import rebuild_dataset
 
 SHAPE = (4, 64, 64)
 PER_CHUNK = 2
@@ -50,12 +52,13 @@ def write_until_killed(run_dir: str, compression: str, pause: bool, reached, rel
     writer.close()
 
 
-def check_whole(run_dir: Path) -> int:
+def check_whole(run_dir: Path, complete_only: bool = True) -> int:
     """Asserts every chunk under a final name and dataset.h5 hold exactly what was written."""
     for path in sorted((run_dir / "chunks").glob("chunk-*.h5")):
         with h5py.File(path, "r") as chunk:
             first, count = int(chunk.attrs["first_volume"]), int(chunk.attrs["volumes"])
-            assert chunk["data"].shape[0] == count == PER_CHUNK
+            assert chunk["data"].shape[0] == count
+            assert count == PER_CHUNK or not complete_only
             for offset in range(count):
                 np.testing.assert_array_equal(chunk["data"][offset], volume(first + offset))
             np.testing.assert_array_equal(
@@ -109,3 +112,24 @@ def test_sigkill_leaves_complete_chunks_readable_and_the_partial_ignored(
         assert summary.chunk_files == ["chunk-000000.h5"]
         assert summary.partial_files == ["chunks/chunk-000001.h5.partial"]
         assert any("unfinished" in problem for problem in summary.problems)
+
+
+def test_after_a_kill_the_volumes_the_writer_finished_are_salvaged(tmp_path):
+    context = multiprocessing.get_context("spawn")
+    reached, release = context.Event(), context.Event()
+    child = context.Process(
+        target=write_until_killed, args=(str(tmp_path), "none", True, reached, release)
+    )
+    child.start()
+    try:
+        assert reached.wait(WAIT_S), "the writer never completed a chunk"
+        os.kill(child.pid, signal.SIGKILL)  # one volume into its second chunk
+    finally:
+        child.join(WAIT_S)
+    assert summarize_run(tmp_path).partial_files == ["chunks/chunk-000001.h5.partial"]
+
+    assert salvage_partial_chunks(tmp_path) == 1
+    rebuild_dataset(tmp_path)
+    summary = summarize_run(tmp_path)
+    assert summary.partial_files == [] and summary.unindexed_chunks == []
+    assert summary.volumes_saved == PER_CHUNK + 1 == check_whole(tmp_path, complete_only=False)

@@ -1,0 +1,73 @@
+"""What goes into a chunk file besides the pixels: attributes, the waveforms tree, per-plane rows.
+
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import h5py
+import numpy as np
+
+from lightsheet.storage.metadata import json_safe
+
+# One row per plane of a saved volume; frame_id is -1 and present False where the frame never
+# arrived, so a gap is recorded instead of shifting later planes.
+FRAMES_DTYPE = np.dtype(
+    [
+        ("frame_id", "<i8"),
+        ("camera_ts", "<f8"),
+        ("host_ts", "<f8"),
+        ("volume", "<i8"),
+        ("plane", "<i4"),
+        ("present", "?"),
+    ]
+)
+
+
+def attr_value(value: Any) -> Any:
+    """An HDF5 attribute for ``value``: numbers, strings and numeric arrays as they are,
+    anything else (dicts, None, mixed lists) as a JSON string."""
+    if isinstance(value, (str, bool, int, float, np.generic)):
+        return value
+    if isinstance(value, (np.ndarray, list, tuple)):
+        array = np.asarray(value)
+        if array.dtype.kind in "biuf":
+            return array
+        if array.dtype.kind == "U":
+            return array.astype(h5py.string_dtype())
+    return json.dumps(json_safe(value))
+
+
+def check_h5_name(name: Any) -> str:
+    if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
+        raise ValueError(f"{name!r} cannot name an HDF5 object")
+    return name
+
+
+def write_tree(group: h5py.Group, tree: Mapping[str, Any]) -> None:
+    """Store a nested dict: mappings become groups, arrays datasets, scalars attributes."""
+    for key, value in tree.items():
+        name = check_h5_name(key)
+        if isinstance(value, Mapping):
+            write_tree(group.create_group(name), value)
+        elif isinstance(value, (np.ndarray, list, tuple)):
+            group.create_dataset(name, data=np.asarray(value))
+        else:
+            group.attrs[name] = attr_value(value)
+
+
+def frame_rows(frames: np.ndarray, planes: int) -> np.ndarray:
+    """The caller's per-plane table in the on-disk layout (the caller's may have more fields)."""
+    names = frames.dtype.names or ()
+    missing = [name for name in FRAMES_DTYPE.names or () if name not in names]
+    if missing:
+        raise ValueError(f"frames table lacks the field(s) {', '.join(missing)}")
+    if frames.shape != (planes,):
+        raise ValueError(f"frames table has shape {frames.shape}, expected ({planes},)")
+    rows = np.empty(planes, dtype=FRAMES_DTYPE)
+    for name in FRAMES_DTYPE.names or ():
+        rows[name] = frames[name]
+    return rows

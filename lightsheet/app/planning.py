@@ -82,6 +82,17 @@ def chunk_bytes(config: RigConfig, mode: str) -> int:
     return config.saving.volumes_per_chunk(volume) * volume
 
 
+def planned_run_bytes(
+    config: RigConfig, mode: str, volumes: int | None, duration_s: float | None
+) -> int:
+    """What a run of ``volumes`` (or ``duration_s``) writes at most (uncompressed pixels)."""
+    height, width = frame_shape(config)
+    volume = imaged_planes(config, mode) * height * width * PIXEL_BYTES
+    if volumes is None:
+        volumes = volumes_for(duration_s or 0.0, volume_rate_hz(config, mode))
+    return volumes * volume
+
+
 @dataclass(frozen=True)
 class RingGeometry:
     """What the shared-memory rings are sized for; a change needs new rings (a restart)."""

@@ -272,3 +272,12 @@ def test_the_logs_show_the_merged_timeline_filtered_by_process_and_level(qtbot, 
     qtbot.waitUntil(lambda: "planar" in logs.visible_text(), timeout=WAIT_MS)
     bar = logs.text.verticalScrollBar()
     assert bar.value() == bar.maximum(), "follow mode keeps the newest line in view"
+
+
+def test_the_saving_dock_warns_when_the_planned_run_will_not_fit(qtbot, window) -> None:
+    saving = window.saving_dock
+    saving.by_volumes.setChecked(True)
+    saving.volumes.setValue(10)
+    assert "GB free" in saving.space.text() and "will not fit" not in saving.space.text()
+    saving.volumes.setValue(10_000_000)  # 400 GB of 64 x 64 x 5 volumes
+    assert "will not fit" in saving.space.text()

@@ -26,10 +26,13 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from lightsheet.app.planning import planned_run_bytes
+from lightsheet.app.scan_plan import ScanConfigError
 from lightsheet.config import RigConfig
 from lightsheet.gui.controller import SessionController
 from lightsheet.gui.docks.base import ControlDock, changed_config
 from lightsheet.gui.docks.camera import pair
+from lightsheet.storage.space import RESERVE_BYTES, free_bytes
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,9 @@ def name_after(parent: Path, used: str) -> str:
             return name
 
 
+GB = 1e9
+
+
 class SavingDock(ControlDock):
     """Folder, run name, volumes or duration, compression, and the overwrite warning."""
 
@@ -114,16 +120,10 @@ class SavingDock(ControlDock):
         self.form.addRow(self.by_volumes, self.volumes)
         self.form.addRow(self.by_duration, self.duration)
         self.by_volumes.setChecked(True)
-        self.compression = QComboBox()
-        self.compression.addItems(["none", "blosc-lz4", "blosc-zstd"])
-        self.compression.setToolTip("Compression of the saved frames")
-        self.level = QSpinBox()
-        self.level.setRange(0, 9)
-        self.level.setPrefix("level ")
-        self.level.setToolTip("Compression level; ignored without compression")
-        self.add_row("Compression", pair(self.compression, self.level))
+        self._add_compression_and_space()
         self.folder.editingFinished.connect(self._folder_edited)
         self.run_name.textChanged.connect(self.check_folder)
+        self.by_volumes.toggled.connect(self.check_space)
         self.by_volumes.toggled.connect(self._amount_changed)
         self.watch(self.folder, self.compression, self.level)
         self.lock_during_acquisition(
@@ -141,6 +141,22 @@ class SavingDock(ControlDock):
         self.run_name.setText(next_run_name(self.parent_folder()))
         self._amount_changed()
 
+    def _add_compression_and_space(self) -> None:
+        self.compression = QComboBox()
+        self.compression.addItems(["none", "blosc-lz4", "blosc-zstd"])
+        self.compression.setToolTip("Compression of the saved frames")
+        self.level = QSpinBox()
+        self.level.setRange(0, 9)
+        self.level.setPrefix("level ")
+        self.level.setToolTip("Compression level; ignored without compression")
+        self.add_row("Compression", pair(self.compression, self.level))
+        self.space = QLabel()
+        self.space.setWordWrap(True)
+        self.space.setToolTip("What the planned run writes (uncompressed) against the free space")
+        self.form.addRow(self.space)
+        for widget in (self.volumes, self.duration):
+            widget.valueChanged.connect(self.check_space)
+
     # -- config -------------------------------------------------------------------------------
 
     def show_config(self, config: RigConfig) -> None:
@@ -151,6 +167,7 @@ class SavingDock(ControlDock):
         self.compression.setCurrentText(saving.compression)
         self.level.setValue(saving.compression_level)
         self.check_folder()
+        self.check_space()
 
     def config_from_widgets(self, config: RigConfig) -> RigConfig:
         return changed_config(
@@ -201,6 +218,25 @@ class SavingDock(ControlDock):
             self.warning.setText(f"→ {request.folder}")
             self.warning.setStyleSheet("color: gray")
 
+    def check_space(self, *_: object) -> None:
+        """Say how much the planned run writes and warn when the disk cannot hold it."""
+        config = self.controller.config
+        request = self.request()
+        try:
+            mode = self.controller.scan_mode_for(config)
+            planned = planned_run_bytes(config, mode, request.volumes, request.duration_s)
+            free = free_bytes(self.parent_folder())
+        except (OSError, ValueError, ScanConfigError):
+            self.space.setText("")
+            return
+        text = f"writes up to {planned / GB:.2f} GB; {free / GB:.1f} GB free"
+        if planned + RESERVE_BYTES > free:
+            self.space.setText(f"⚠ {text}: the run will not fit and would stop when the disk fills")
+            self.space.setStyleSheet("color: #d62728")
+        else:
+            self.space.setText(text)
+            self.space.setStyleSheet("color: gray")
+
     def advance_run_name(self) -> None:
         """After a run: the next name of the same series, so the next Start never replaces it."""
         used = self.run_name.text().strip()
@@ -219,6 +255,7 @@ class SavingDock(ControlDock):
     def _folder_edited(self) -> None:
         self.folder_changed.emit(self.parent_folder())
         self.check_folder()
+        self.check_space()
 
     def _amount_changed(self, *_: object) -> None:
         by_volumes = self.by_volumes.isChecked()

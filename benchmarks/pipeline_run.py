@@ -258,13 +258,22 @@ def run_once(
         sampler.stop()
         stop_process_logging()
         stats = reaper.finish()
+        metadata = _read_metadata(folder, result.problems)
         if not options.keep:
             shutil.rmtree(folder, ignore_errors=True)
         else:
             _delete_image_data(folder)
     result.memory = sampler.report()
-    _check(folder, result, stats, closed_at)
+    _check(metadata, result, stats, closed_at)
     return result
+
+
+def _read_metadata(folder: Path, problems: list[str]) -> dict[str, Any]:
+    try:
+        return dict(json.loads((folder / "metadata.json").read_text()))
+    except (OSError, ValueError) as exc:
+        problems.append(f"metadata.json unreadable: {exc}")
+        return {}
 
 
 def _acquire(
@@ -325,16 +334,12 @@ def _acquire(
     return closed_at or time.time()
 
 
-def _check(folder: Path, result: RateResult, stats: ReapStats, closed_at: float) -> None:
+def _check(
+    metadata: dict[str, Any], result: RateResult, stats: ReapStats, closed_at: float
+) -> None:
     """Fill `result` from metadata.json and what the reaper found, recording every mismatch."""
     problems = result.problems
     problems.extend(stats.problems)
-    try:
-        metadata = json.loads((folder / "metadata.json").read_text())
-    except (OSError, ValueError) as exc:
-        metadata = {}
-        if folder.exists():
-            problems.append(f"metadata.json unreadable: {exc}")
     result.stop_reason = metadata.get("stop_reason", "unknown")
     result.frames_acquired = metadata.get("frames_acquired", 0)
     result.frames_dropped = metadata.get("frames_dropped", 0)

@@ -38,7 +38,8 @@ def print_summary(rows: list[dict[str, Any]]) -> None:
     """The issue's table: per sink, ours at zero drops against the raw write and the baselines."""
     print("\nthroughput, 2048 x 2048 uint16, GB/s (GB = 1e9 bytes)")
     print(f"{'sink':>6} {'lightsheet 0 drops':>19} {'raw write':>9} {'pickling q':>10} "
-          f"{'sashimi':>8} {'ours/raw':>9} {'ours/queue':>10} {'ours/sashimi':>12}")  # fmt: skip
+          f"{'sashimi':>8} {'ours/raw':>9} {'ours/queue':>10} {'ours/sashimi':>12}  "
+          "next rate up failed by")  # fmt: skip
     for row in rows:
         ours = row["pipeline_gbps"]
         fps = row.get("max_zero_drop_fps")
@@ -46,7 +47,8 @@ def print_summary(rows: list[dict[str, Any]]) -> None:
         print(f"{row['sink']:>6} {label:>19} {_fmt(row['raw_gbps']):>9} "
               f"{_fmt(row.get('queue_gbps')):>10} {_fmt(row.get('sashimi_gbps')):>8} "
               f"{_ratio(ours, row['raw_gbps']):>9} {_ratio(ours, row.get('queue_gbps')):>10} "
-              f"{_ratio(ours, row.get('sashimi_gbps')):>12}")  # fmt: skip
+              f"{_ratio(ours, row.get('sashimi_gbps')):>12}  "
+              f"{row.get('limited_by', '')}")  # fmt: skip
     print("targets: ours/raw >= 0.9 on each sink; ours/queue >= 4 and ours/sashimi >= 1.5 on tmpfs")
 
 

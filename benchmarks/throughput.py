@@ -54,6 +54,7 @@ DEFAULT_RATES = (10.0, 20.0, 30.0, 40.0, 60.0, 80.0, 100.0, 150.0, 200.0)
 QUICK_RATES = (20.0, 30.0, 40.0, 60.0, 80.0)
 QUICK_SECONDS = 5.0
 PROFILE_S = 4.0
+COMPRESSED_STEPS = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0)  # times the disk's zero-drop rate
 # Copies of each frame's pixels between the camera's buffer (the frame ring slot the camera
 # reads into) and the write into the file, counted by reading the code path:
 #   dispatcher: copy_frame(), ring slot -> volume slot, dark subtraction in the same pass  1
@@ -124,13 +125,23 @@ def measure_sink(sink: str, folder: Path, args: argparse.Namespace, copy_ms: flo
         for name, profile in profiled.profile.items():
             total = profiled.cpu_ms.get(name, {}).get("total_ms", 0.0)
             profile["copies"] = copies_per_frame(profile, total, copy_ms)
+    limit = limited_by(results, best)
     return {"sink": sink, "raw": raw, "queue": queue, "sashimi": sashimi, "results": results,
-            "best": best, "profiled": profiled}  # fmt: skip
+            "best": best, "profiled": profiled, "limited_by": limit}  # fmt: skip
+
+
+def limited_by(results: list[RateResult], best: RateResult | None) -> str:
+    """Why the first rate above the best one failed ("camera lags": the simulated camera did
+    not deliver the rate, so nothing downstream was tested at it; "drops": the pipeline)."""
+    floor = best.requested_fps if best else 0.0
+    above = [r for r in results if not r.passed and r.requested_fps > floor]
+    return min(above, key=lambda r: r.requested_fps).verdict() if above else "no rate failed"
 
 
 def measure_compression(folder: Path, start_fps: float, args: argparse.Namespace) -> dict:
     figures = compression_figures()
-    rates = [round(start_fps * f) for f in (1.0, 1.25, 1.5, 2.0, 2.5, 3.0)]
+    # From below the uncompressed disk rate up: the compressor may be slower than the disk.
+    rates = [round(start_fps * f) for f in COMPRESSED_STEPS]
     results = ramp(folder, [float(r) for r in dict.fromkeys(rates)], args.seconds, args.refine,
                    RunOptions(compression="blosc-lz4"), "disk")  # fmt: skip
     measured = [r.compression_ratio for r in results if r.compression_ratio]
@@ -195,6 +206,7 @@ def summary(sinks: dict[str, dict], compressed: dict | None, preview: dict | Non
         "preview": watched.preview if watched else None,
         "fps_with_preview": round(watched.achieved_fps, 2) if watched else None,
         "fps_without_preview": round(preview["unwatched"].achieved_fps, 2) if preview else None,
+        "limited_by": {k: s["limited_by"] for k, s in sinks.items()},
         "max_zero_drop_fps": {
             k: (s["best"].requested_fps if s["best"] else None) for k, s in sinks.items()
         },
@@ -254,7 +266,8 @@ def _print_all(measured: dict[str, dict], compressed: dict | None, preview: dict
         rows.append({"sink": sink, "pipeline_gbps": best.gbps if best else None,
                      "max_zero_drop_fps": best.requested_fps if best else None,
                      "raw_gbps": part["raw"]["gbps"], "queue_gbps": part["queue"]["gbps"],
-                     "sashimi_gbps": part["sashimi"]["gbps"]})  # fmt: skip
+                     "sashimi_gbps": part["sashimi"]["gbps"],
+                     "limited_by": part["limited_by"]})  # fmt: skip
     report.print_summary(rows)
     for sink, part in measured.items():
         if part["profiled"] is not None:

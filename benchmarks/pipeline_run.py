@@ -43,6 +43,7 @@ RATE_TOLERANCE = 0.95  # a rate passes when the camera delivered this share of i
 POLL_S = 0.02
 MEMORY_INTERVAL_S = 1.0
 STARTUP_TRIES = 3
+FAULT_RETRIES = 1
 PROFILE_DELAY_S = 1.0  # perf starts this long after the first frame (start-up is over)
 GB = 1e9
 MB = 1e6
@@ -209,14 +210,22 @@ def startup_failed(problems: list[str], frames_acquired: int) -> bool:
 def run_rate(
     parent: Path, rate_fps: float, seconds: float, options: RunOptions | None = None
 ) -> RateResult:
-    """`run_once`, tried again (up to STARTUP_TRIES in all) when it failed at start-up only;
-    the failed tries are listed in the result's `startup_failures`."""
+    """`run_once`, tried again when it failed at start-up (up to STARTUP_TRIES in all) or
+    ended in a fault (FAULT_RETRIES more); the failed tries are listed in `startup_failures`."""
     failures: list[str] = []
-    for _ in range(STARTUP_TRIES):
+    faults = 0
+    for _ in range(STARTUP_TRIES + FAULT_RETRIES):
         result = run_once(parent, rate_fps, seconds, options)
-        if not startup_failed(result.problems, result.frames_acquired):
-            break
-        failures.append(result.problems[0])
+        if startup_failed(result.problems, result.frames_acquired):
+            failures.append(result.problems[0])
+            continue
+        if result.stop_reason.startswith("fault") and faults < FAULT_RETRIES:
+            # One process starved of CPU for 2 s on a shared machine ends a run as "not
+            # answering": try the rate once more rather than end the ramp on it.
+            faults += 1
+            failures.append(f"run ended by {result.stop_reason}")
+            continue
+        break
     result.startup_failures = failures
     return result
 

@@ -26,12 +26,14 @@ def print_ramp(sink: str, results: list[RateResult]) -> None:
           f"{'compr':>9} {busy_head}  result")  # fmt: skip
     for r in results:
         busy = " ".join(f"{_fmt(r.busy.get(n), '.2f'):>6}" for n in names)
-        tries = f" (after {len(r.startup_failures)} failed start-up)" if r.startup_failures else ""
+        tries = f" (tried {len(r.startup_failures) + 1} times)" if r.startup_failures else ""
         print(f"{r.requested_fps:>6g} {r.achieved_fps:>8.1f} {r.gbps:>6.3f} {r.frames_dropped:>5d} "
               f"{r.frames_missing:>5d} {f'{r.volumes_saved}/{r.volumes_requested}':>9} "
               f"{r.compression:>9} {busy}  {r.verdict()}{tries}")  # fmt: skip
         for problem in r.problems[:3]:
             print(f"{'':>8}{problem}")
+        for failure in r.startup_failures[:2]:
+            print(f"{'':>8}earlier try: {failure}")
 
 
 def print_summary(rows: list[dict[str, Any]]) -> None:
@@ -54,7 +56,8 @@ def print_summary(rows: list[dict[str, Any]]) -> None:
 
 def print_cpu(sink: str, result: RateResult, copy_ms: float) -> None:
     """CPU per frame of every process, user and kernel, and where perf found the time going."""
-    print(f"\n{sink}: CPU per frame at {result.requested_fps:g} frames/s "
+    print(f"\n{sink}: CPU per frame at {result.requested_fps:g} frames/s ({result.verdict()}, "
+          f"{result.frames_dropped} dropped) "
           f"(OS accounting; one 8.4 MB memcpy here takes {copy_ms:.2f} ms)")  # fmt: skip
     print(f"{'process':>10} {'user ms':>8} {'kernel ms':>9} {'total ms':>8} {'kernel %':>8} "
           f"{'core share':>10}  copies/frame measured (user + kernel)")  # fmt: skip

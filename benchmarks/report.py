@@ -121,9 +121,13 @@ def print_preview(preview: dict[str, Any] | None, with_rate: RateResult | None,
           f"{preview['viewer_copies']} whole-volume copies made by the reader")  # fmt: skip
     if not preview["layout_ok"]:
         print("  warning: the preview header no longer reads as (seq, index): latencies unsure")
-    off = without.achieved_fps if without else None
     print(
         f"  rate with the preview watched: {with_rate.achieved_fps:.1f} frames/s, "
-        f"{with_rate.frames_dropped} dropped ({with_rate.verdict()}); without: "
-        f"{_fmt(off, '.1f')} frames/s, {without.frames_dropped if without else '-'} dropped"
+        f"{with_rate.frames_dropped} dropped ({with_rate.verdict()})",
+        end="",
     )
+    if without is None:
+        print()
+        return
+    print(f"; without: {without.achieved_fps:.1f} frames/s, {without.frames_dropped} dropped "
+          f"({without.verdict()})")  # fmt: skip

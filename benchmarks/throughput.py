@@ -51,7 +51,7 @@ from benchmarks.sinks import SINKS, describe, make_sink_folder, remove_sink_fold
 from lightsheet.runtime.shm import list_blocks, owner_pid
 
 DEFAULT_RATES = (10.0, 20.0, 30.0, 40.0, 60.0, 80.0, 100.0, 150.0, 200.0)
-QUICK_RATES = (20.0, 30.0, 40.0, 60.0, 80.0)
+QUICK_RATES = (20.0, 40.0, 60.0, 80.0, 100.0, 130.0, 160.0)
 QUICK_SECONDS = 5.0
 PROFILE_S = 4.0
 PREVIEW_LOWER = 0.8  # the preview is also measured at this share of the zero-drop rate

@@ -123,7 +123,13 @@ def _report(data: Path) -> dict[str, Any]:
 
 
 def _share(rows: list[tuple[float, str, str, str]], names: tuple[str, ...], kind: str) -> float:
-    return sum(pct for pct, _, k, sym in rows if k == kind and any(n in sym for n in names))
+    """Percent of samples in functions named like `names`; a copy is never page work too."""
+    exclude = () if names is KERNEL_COPY or names is USER_COPY else KERNEL_COPY
+    return sum(
+        pct
+        for pct, _, k, sym in rows
+        if k == kind and any(n in sym for n in names) and not any(n in sym for n in exclude)
+    )
 
 
 def copies_per_frame(report: Mapping[str, Any], cpu_ms_per_frame: float, copy_ms: float) -> dict:

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.sinks import tmpfs_cap
+
 _log = logging.getLogger(__name__)
 
 GB = 1e9
@@ -46,10 +48,13 @@ def _base_frame(frame_shape: tuple[int, int], seed: int = 0) -> np.ndarray:
 
 
 def writable_budget(folder: Path) -> int:
-    """Bytes we may write to `folder` while leaving a safe margin free."""
+    """Bytes we may write to `folder` while leaving a safe margin free; on a tmpfs (RAM) no
+    more than `sinks.tmpfs_cap` either."""
     usage = shutil.disk_usage(folder)
     reserve = max(MIN_FREE_BYTES, int(usage.total * FREE_FRACTION_KEPT))
-    return max(0, usage.free - reserve)
+    budget = max(0, usage.free - reserve)
+    cap = tmpfs_cap(folder)
+    return budget if cap is None else min(budget, cap)
 
 
 def _write_all(fd: int, data: memoryview) -> None:
@@ -78,8 +83,8 @@ def raw_disk_gbps(
         start = time.perf_counter()
         while time.perf_counter() - start < seconds:
             if written + len(frame) > budget:
-                _log.warning(
-                    "raw disk benchmark stopped early: %d bytes is all the free space "
+                _log.info(
+                    "raw write benchmark stopped early: %d bytes is all the free space "
                     "it may use in %s",
                     written,
                     folder,

@@ -13,6 +13,8 @@ from typing import Any
 
 import psutil
 
+from benchmarks.cpu import register_bench_thread
+
 _log = logging.getLogger(__name__)
 
 MB = 1e6
@@ -143,6 +145,7 @@ class MemorySampler:
         }
 
     def _run(self) -> None:
+        register_bench_thread()
         self._sample()
         while not self._stopping.wait(self._interval_s):
             self._sample()

@@ -1,0 +1,133 @@
+"""The tables `throughput.py` prints: everything side by side, ours against the limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.pipeline_run import RateResult
+
+PROCESSES = ("camera", "dispatcher", "saver", "scanner", "main", "bench")
+
+
+def _fmt(value: float | None, spec: str = ".3f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return "-" if not a or not b else f"{a / b:.2f} x"
+
+
+def print_ramp(sink: str, results: list[RateResult]) -> None:
+    """One line per rate tried: what reached the sink, drops, each process's share of a core."""
+    print(f"\n{sink}: rates tried (share of one core used by each process, first frame to close)")
+    names = [n for n in PROCESSES if any(n in r.busy for r in results)]
+    busy_head = " ".join(f"{n[:6]:>6}" for n in names)
+    print(f"{'fps':>6} {'achieved':>8} {'GB/s':>6} {'drop':>5} {'miss':>5} {'volumes':>9} "
+          f"{'compr':>9} {busy_head}  result")  # fmt: skip
+    for r in results:
+        busy = " ".join(f"{_fmt(r.busy.get(n), '.2f'):>6}" for n in names)
+        tries = f" (tried {len(r.startup_failures) + 1} times)" if r.startup_failures else ""
+        print(f"{r.requested_fps:>6g} {r.achieved_fps:>8.1f} {r.gbps:>6.3f} {r.frames_dropped:>5d} "
+              f"{r.frames_missing:>5d} {f'{r.volumes_saved}/{r.volumes_requested}':>9} "
+              f"{r.compression:>9} {busy}  {r.verdict()}{tries}")  # fmt: skip
+        for problem in r.problems[:3]:
+            print(f"{'':>8}{problem}")
+        for failure in r.startup_failures[:2]:
+            print(f"{'':>8}earlier try: {failure}")
+
+
+def print_summary(rows: list[dict[str, Any]]) -> None:
+    """The issue's table: per sink, ours at zero drops against the raw write and the baselines."""
+    print("\nthroughput, 2048 x 2048 uint16, GB/s (GB = 1e9 bytes)")
+    print(f"{'sink':>6} {'lightsheet 0 drops':>19} {'raw write':>9} {'pickling q':>10} "
+          f"{'sashimi':>8} {'ours/raw':>9} {'ours/queue':>10} {'ours/sashimi':>12}  "
+          "next rate up failed by")  # fmt: skip
+    for row in rows:
+        ours = row["pipeline_gbps"]
+        fps = row.get("max_zero_drop_fps")
+        label = f"{_fmt(ours)} ({_fmt(fps, 'g')} fps)" if ours is not None else "-"
+        print(f"{row['sink']:>6} {label:>19} {_fmt(row['raw_gbps']):>9} "
+              f"{_fmt(row.get('queue_gbps')):>10} {_fmt(row.get('sashimi_gbps')):>8} "
+              f"{_ratio(ours, row['raw_gbps']):>9} {_ratio(ours, row.get('queue_gbps')):>10} "
+              f"{_ratio(ours, row.get('sashimi_gbps')):>12}  "
+              f"{row.get('limited_by', '')}")  # fmt: skip
+    print("targets: ours/raw >= 0.9 on each sink; ours/queue >= 4 and ours/sashimi >= 1.5 on tmpfs")
+
+
+def print_cpu(sink: str, result: RateResult, copy_ms: float) -> None:
+    """CPU per frame of every process, user and kernel, and where perf found the time going."""
+    print(f"\n{sink}: CPU per frame at {result.requested_fps:g} frames/s ({result.verdict()}, "
+          f"{result.frames_dropped} dropped) "
+          f"(OS accounting; one 8.4 MB memcpy here takes {copy_ms:.2f} ms)")  # fmt: skip
+    print(f"{'process':>10} {'user ms':>8} {'kernel ms':>9} {'total ms':>8} {'kernel %':>8} "
+          f"{'core share':>10}  copies/frame measured (user + kernel)")  # fmt: skip
+    for name in PROCESSES:
+        cpu = result.cpu_ms.get(name)
+        if cpu is None:
+            continue
+        copies = result.profile.get(name, {}).get("copies", {})
+        measured = f"{copies['user']:.2f} + {copies['kernel']:.2f}" if copies else "-"
+        print(f"{name:>10} {cpu['user_ms']:>8.2f} {cpu['system_ms']:>9.2f} {cpu['total_ms']:>8.2f} "
+              f"{100 * cpu['kernel_share']:>7.0f}% {_fmt(result.busy.get(name), '.2f'):>10}  "
+              f"{measured}")  # fmt: skip
+    for name in PROCESSES:
+        profile = result.profile.get(name)
+        if not profile:
+            continue
+        if "error" in profile:
+            print(f"  perf {name}: {profile['error']}")
+            continue
+        top = "; ".join(
+            f"{t['symbol'][:40]} [{'k' if t['where'] == 'kernel' else 'u'}] {t['pct']:.0f}%"
+            for t in profile["top"][:5]
+        )
+        print(f"  perf {name} ({profile['samples']} samples, {profile['kernel_pct']:.0f}% in "
+              f"kernel, copies {profile['user_copy_pct'] + profile['kernel_copy_pct']:.0f}%, "
+              f"page work {profile['page_work_pct']:.0f}%): {top}")  # fmt: skip
+
+
+def print_compression(figures: dict[str, Any], best: RateResult | None, raw_disk: float | None,
+                      ramp: list[RateResult]) -> None:  # fmt: skip
+    print("\ncompression: blosc-lz4 + bit shuffle (the saver's filter) on the simulated sample")
+    print(f"  sample: background {figures.get('background_counts')} counts (camera offset), "
+          f"{100 * figures.get('bright_share', 0):.2f}% of pixels above twice the background; "
+          f"ratio {figures.get('ratio')} x")  # fmt: skip
+    speeds = ", ".join(f"{k.split('_')[1]} thread(s) {v} GB/s" for k, v in figures.items()
+                       if k.startswith("gbps_"))  # fmt: skip
+    print(f"  compression alone, in memory: {speeds} of pixels")
+    for name, value in figures.get("blosc2", {}).items():
+        print(f"  python-blosc2 ({name}): {value}")
+    if ramp:
+        print_ramp("disk, compressed", ramp)
+    pixels = best.gbps if best else None
+    print(
+        f"  pipeline, blosc-lz4 on disk, zero drops: {_fmt(pixels)} GB/s of pixels "
+        f"= {_ratio(pixels, raw_disk)} the raw disk ({_fmt(raw_disk)} GB/s); target >= 1.5 x"
+    )
+
+
+def print_preview(preview: dict[str, Any] | None, with_rate: RateResult | None,
+                  without: RateResult | None) -> None:  # fmt: skip
+    if preview is None or with_rate is None:
+        return
+    buffer, viewer = preview["buffer"], preview["viewer"]
+    print(f"\npreview watched at {with_rate.requested_fps:g} frames/s (a GUI-like reader polls "
+          "Session.latest_preview() every 33 ms)")  # fmt: skip
+    print(f"  camera -> preview buffer: p50 {_fmt(buffer['p50_ms'], '.0f')} ms, "
+          f"p99 {_fmt(buffer['p99_ms'], '.0f')} ms, max {_fmt(buffer['max_ms'], '.0f')} ms "
+          f"over {buffer['matched']} volumes (target p99 <= 50 ms)")  # fmt: skip
+    print(f"  camera -> viewer copy:    p50 {_fmt(viewer['p50_ms'], '.0f')} ms, "
+          f"p99 {_fmt(viewer['p99_ms'], '.0f')} ms; {viewer['images']} images shown, "
+          f"{preview['viewer_copies']} whole-volume copies made by the reader")  # fmt: skip
+    if not preview["layout_ok"]:
+        print("  warning: the preview header no longer reads as (seq, index): latencies unsure")
+    print(
+        f"  rate with the preview watched: {with_rate.achieved_fps:.1f} frames/s, "
+        f"{with_rate.frames_dropped} dropped ({with_rate.verdict()})",
+        end="",
+    )
+    if without is None:
+        print()
+        return
+    print(f"; without: {without.achieved_fps:.1f} frames/s, {without.frames_dropped} dropped "
+          f"({without.verdict()})")  # fmt: skip

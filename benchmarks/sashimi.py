@@ -1,0 +1,214 @@
+"""A sashimi-style pipeline, the shape lightsheet replaces, built here as a baseline.
+
+Three spawned processes joined by shared-memory *array queues*: a fixed set of array slots in
+one shared block, with two small `multiprocessing.Queue`s of slot numbers (free and full). A put
+copies the array into a free slot, a get copies it out of a full one and frees the slot; only the
+slot number is pickled. This is how sashimi moves frames between its camera, dispatcher and
+saver processes: no pixel is pickled, but every hop copies each frame twice.
+
+- camera: makes each frame in its own buffer (one pass, as our simulated camera does), puts it.
+- dispatcher: gets frames, stacks `planes` of them into a volume, puts the volume.
+- saver: gets volumes, gathers them into a chunk in RAM and writes each chunk as a new HDF5 file
+  (one dataset per file), then fsyncs it.
+
+Copies of each frame's pixels after the camera's buffer: into the frame queue, out of it, into
+the volume, into the volume queue, out of it, into the chunk: 6, then the write into the file.
+Throughput is the bytes in the files over the time from the first frame to the last file
+fsynced; the queues block, so nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import time
+from multiprocessing.process import BaseProcess
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.baselines import (
+    DRAIN_TIMEOUT_S,
+    GB,
+    STARTUP_TIMEOUT_S,
+    _base_frame,
+    _end,
+    _first_failure,
+    _Results,
+    _run_for,
+    writable_budget,
+)
+from lightsheet.runtime.shm import attach_block, create_block, release_block
+
+_log = logging.getLogger(__name__)
+
+FRAME_SLOTS = 16
+VOLUME_SLOTS = 4
+CHUNK_BYTES = 64 * 10**6  # as lightsheet's saving.chunk_ram_mb default
+END = -1
+COPIES_PER_FRAME = 6
+
+
+class ArrayQueue:
+    """Fixed-shape arrays through a shared block: put copies in, get copies out."""
+
+    def __init__(self, ctx: mp.context.SpawnContext, slots: int, shape: tuple[int, ...],
+                 name: str) -> None:  # fmt: skip
+        self.shape = shape
+        self.slots = slots
+        nbytes = int(np.prod(shape)) * 2 * slots
+        self._shm = create_block("sashimi", name, nbytes)
+        self.shm_name = self._shm.name
+        self.free: Queue = ctx.Queue()
+        self.full: Queue = ctx.Queue()
+        for slot in range(slots):
+            self.free.put(slot)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_shm"] = None  # children attach by name
+        return state
+
+    def attach(self) -> None:
+        self._shm = attach_block(self.shm_name)
+        self._view = np.ndarray((self.slots, *self.shape), dtype=np.uint16, buffer=self._shm.buf)
+
+    def put(self, array: np.ndarray) -> None:
+        slot = self.free.get()
+        self._view[slot][...] = array
+        self.full.put(slot)
+
+    def get(self) -> np.ndarray | None:
+        slot = self.full.get()
+        if slot == END:
+            return None
+        out = self._view[slot].copy()
+        self.free.put(slot)
+        return out
+
+    def end(self) -> None:
+        self.full.put(END)
+
+    def close(self, unlink: bool) -> None:
+        if hasattr(self, "_view"):
+            del self._view
+        if self._shm is not None:
+            release_block(self._shm, unlink=unlink)
+            self._shm = None
+
+
+def _camera(frames: ArrayQueue, results: Queue, stop: Event, shape: tuple[int, int]) -> None:
+    frames.attach()
+    base = _base_frame(shape)
+    buffer = np.empty(shape, dtype=np.uint16)  # the camera's own buffer
+    produced = 0
+    while not stop.is_set():
+        np.add(base, np.uint16(produced & 0x3F), out=buffer)
+        if produced == 0:
+            results.put(("first_frame", time.time()))
+        frames.put(buffer)
+        produced += 1
+    frames.end()
+    results.put(("produced", produced))
+    frames.close(unlink=False)
+
+
+def _dispatcher(frames: ArrayQueue, volumes: ArrayQueue, planes: int) -> None:
+    frames.attach()
+    volumes.attach()
+    volume = np.empty(volumes.shape, dtype=np.uint16)
+    plane = 0
+    while (frame := frames.get()) is not None:
+        volume[plane] = frame
+        plane += 1
+        if plane == planes:
+            volumes.put(volume)
+            plane = 0
+    volumes.end()
+    frames.close(unlink=False)
+    volumes.close(unlink=False)
+
+
+def _saver(volumes: ArrayQueue, results: Queue, stop: Event, folder: str, budget: int) -> None:
+    import h5py
+
+    volumes.attach()
+    per_chunk = max(1, CHUNK_BYTES // (int(np.prod(volumes.shape)) * 2))
+    chunk = np.empty((per_chunk, *volumes.shape), dtype=np.uint16)
+    held = written = files = saved = 0
+    while True:
+        volume = volumes.get()
+        if volume is not None:
+            chunk[held] = volume
+            held += 1
+        if held and (held == per_chunk or volume is None):
+            path = Path(folder) / f"sashimi-chunk-{files:06d}.h5"
+            with h5py.File(path, "w") as f:
+                f.create_dataset("data", data=chunk[:held])
+            fd = os.open(path, os.O_RDONLY)
+            os.fsync(fd)
+            os.close(fd)
+            files += 1
+            saved += held
+            written += chunk[:held].nbytes
+            held = 0
+            if written >= budget and not stop.is_set():
+                stop.set()
+        if volume is None:
+            break
+    results.put(("saved", {"volumes": saved, "bytes": written, "closed_at": time.time()}))
+    volumes.close(unlink=False)
+
+
+def sashimi_pipeline_gbps(
+    folder: Path, frame_shape: tuple[int, int] = (2048, 2048), planes: int = 10,
+    seconds: float = 30.0,
+) -> dict[str, float]:  # fmt: skip
+    """Camera -> dispatcher -> saver through shared-memory array queues; GB/s to the files."""
+    folder = Path(folder)
+    volume_bytes = planes * frame_shape[0] * frame_shape[1] * 2
+    in_flight = (FRAME_SLOTS // planes + VOLUME_SLOTS + 2) * volume_bytes + CHUNK_BYTES
+    budget = writable_budget(folder) - in_flight
+    if budget < volume_bytes:
+        raise OSError(f"not enough free space in {folder} for the sashimi-style benchmark")
+    ctx = mp.get_context("spawn")
+    frames = ArrayQueue(ctx, FRAME_SLOTS, frame_shape, f"frames{os.getpid()}")
+    volumes = ArrayQueue(ctx, VOLUME_SLOTS, (planes, *frame_shape), f"volumes{os.getpid()}")
+    results: Queue = ctx.Queue()
+    stop = ctx.Event()
+    processes: list[BaseProcess] = [
+        ctx.Process(target=_camera, args=(frames, results, stop, frame_shape), name="sashimi-cam"),
+        ctx.Process(target=_dispatcher, args=(frames, volumes, planes), name="sashimi-disp"),
+        ctx.Process(
+            target=_saver, args=(volumes, results, stop, str(folder), budget), name="sashimi-saver"
+        ),
+    ]
+    received = _Results(results, processes)
+    try:
+        for p in processes:
+            p.start()
+        first_frame_at = received.wait_for("first_frame", STARTUP_TIMEOUT_S)
+        _run_for(seconds, processes, stop)
+        stop.set()
+        received.wait_for("produced", DRAIN_TIMEOUT_S)
+        saved = received.wait_for("saved", DRAIN_TIMEOUT_S)
+        _end(processes, DRAIN_TIMEOUT_S)
+    finally:
+        stop.set()
+        started = [p for p in processes if p.pid is not None]
+        _end(started, 0.0 if _first_failure(started) else 10.0)
+        for q in (frames, volumes):
+            q.close(unlink=True)
+            for inner in (q.free, q.full):
+                inner.close()
+                inner.cancel_join_thread()
+        results.close()
+        results.cancel_join_thread()
+        for path in folder.glob("sashimi-chunk-*.h5"):
+            path.unlink(missing_ok=True)
+    duration = saved["closed_at"] - first_frame_at
+    return {"gbps": saved["bytes"] / duration / GB, "frames": saved["volumes"] * planes,
+            "seconds": duration, "copies_per_frame": COPIES_PER_FRAME}  # fmt: skip

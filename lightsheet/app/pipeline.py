@@ -41,7 +41,7 @@ from lightsheet.processes.dispatcher import DispatcherWorker
 from lightsheet.processes.frames import FRAME_META, volume_meta_dtype
 from lightsheet.processes.saver import SaverWorker
 from lightsheet.processes.scanner import ScannerWorker
-from lightsheet.processes.status import SCHEMAS, SaverStatus
+from lightsheet.processes.status import SCHEMAS, CameraStatus, DispatcherStatus, SaverStatus
 from lightsheet.processes.trigger import TriggerWorker
 from lightsheet.runtime.events import LoggedEvent
 from lightsheet.runtime.preview import PreviewBuffer
@@ -180,6 +180,18 @@ class Pipeline:
 
     def frame_ring_counters(self) -> RingCounters:
         return self._frames.counters()
+
+    def status_values(self) -> dict[str, float]:
+        """Frame rate, drops, ring fill and saver throughput, for the status bar."""
+        counters = self._frames.counters()
+        camera = self.status.section(CameraStatus)
+        return {
+            "frame_rate_hz": camera.fps,
+            "frames_dropped": camera.dropped,
+            "frames_missing": self.status.section(DispatcherStatus).gaps,
+            "ring_fill": counters.fill / max(counters.capacity, 1),
+            "saver_mbps": self.status.section(SaverStatus).mbps,
+        }
 
     def board_outputs(self) -> dict[str, float] | None:
         """What the simulated board drives on every output now (None with real hardware)."""

@@ -42,7 +42,7 @@ from lightsheet.config import RigConfig
 from lightsheet.hardware.camera.factory import with_camera_sensor
 from lightsheet.hardware.camera.protocol import CameraError
 from lightsheet.processes.commands import RunClosed
-from lightsheet.processes.status import CameraStatus, DispatcherStatus, SaverStatus, ScannerStatus
+from lightsheet.processes.status import ScannerStatus
 from lightsheet.runtime.shm import remove_stale_blocks
 from lightsheet.runtime.status import StatusBoard
 from lightsheet.runtime.supervisor import Fault
@@ -274,23 +274,19 @@ class Session:
             with process_failures():
                 self._modes.update()
 
-    def latest_preview(self) -> Preview | None:
-        """The newest preview image (a copy), or None before the first one."""
-        return None if self._pipeline is None else latest_preview(self._pipeline.preview)
+    def latest_preview(self, newer_than: int | None = None) -> Preview | None:
+        """The newest preview image (a copy), or None before the first one; with
+        ``newer_than`` (a ``Preview.seq``), None unless a newer image came (nothing is copied)."""
+        if self._pipeline is None:
+            return None
+        buffer = self._pipeline.preview
+        if newer_than is not None and buffer.sequence() == newer_than:
+            return None
+        return latest_preview(buffer)
 
     def status_values(self) -> dict[str, float]:
         """Frame rate, drops, ring fill and saver throughput, with or without a run."""
-        pipeline = self._require_pipeline()
-        status = pipeline.status
-        counters = pipeline.frame_ring_counters()
-        camera = status.section(CameraStatus)
-        return {
-            "frame_rate_hz": camera.fps,
-            "frames_dropped": camera.dropped,
-            "frames_missing": status.section(DispatcherStatus).gaps,
-            "ring_fill": counters.fill / max(counters.capacity, 1),
-            "saver_mbps": status.section(SaverStatus).mbps,
-        }
+        return self._require_pipeline().status_values()
 
     # -- acquisition ----------------------------------------------------------------------------
 

@@ -199,7 +199,8 @@ class PreviewUpdater(QObject):
         if now - self._last_show < self.min_interval_s:
             return
         try:
-            preview = controller.session.latest_preview()
+            # Copied out only when a new image was published (a volume can be 80 MB).
+            preview = controller.session.latest_preview(newer_than=self.seq)
         except Exception as exc:  # buffers being replaced: the next tick tries again
             log.debug("preview unavailable: %s", exc)
             return

@@ -130,7 +130,7 @@ class CameraWorker(Worker):
             if self._gate is None or not self._gate.wait(0.02):
                 return
             self._deferred = False
-            self._camera.start()
+            self.beating_while(self._camera.start)
             self.log.info("start gate open: camera started")
         if state.mode == "paused":
             self.stop_event.wait(0.05)
@@ -202,8 +202,8 @@ class CameraWorker(Worker):
         self._deferred = state.mode == "acquire" and state.gated and free_running
         if self._lent is not None:
             self._lent.lend()  # before the start: the driver receives into them from then on
-        if not self._deferred:
-            self._camera.start()  # frame 0 of a gated run comes after the start gate opens
+        if not self._deferred:  # frame 0 of a gated run comes after the start gate opens
+            self.beating_while(self._camera.start)  # a start may render or open for seconds
         self._rate_count, self._rate_start = 0, None
         # Set only once the camera is armed; the reply to this state says the same.
         status.run = state.run

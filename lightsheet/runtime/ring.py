@@ -196,7 +196,12 @@ class Ring:
             "ring %s: %d slots of %s %s, %s producer",
             shm.name, n_slots, shape, data_dtype, "blocking" if blocking else "non-blocking",
         )  # fmt: skip
-        return cls(spec, shm, owner=True)
+        ring = cls(spec, shm, owner=True)
+        for data in ring._slot_data:
+            # Every page allocated now, by the creator: the first pass of frames through the
+            # ring must not pay a page fault (and the kernel's zeroing) per 4 KiB.
+            data.fill(0)
+        return ring
 
     @staticmethod
     def slots_for_budget(slot_nbytes: int, budget_bytes: int, minimum: int = 2) -> int:

@@ -24,9 +24,10 @@ import queue
 import signal
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import wait as wait_ready
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from setproctitle import setproctitle
 
@@ -43,6 +44,7 @@ from lightsheet.runtime.commands import (
 from lightsheet.runtime.events import LoggedEvent
 from lightsheet.runtime.lifecycle import Phase, WorkerFailure, WorkerTerminated
 from lightsheet.runtime.logs import process_logger, setup_process_logging
+from lightsheet.runtime.long_call import LONG_CALL_LIMIT_S, beating_while
 
 ORPHAN_TEARDOWN_S = 1.5  # teardown budget after the main process died (the issue asks < 2 s)
 OUTBOX_FLUSH_S = 0.5  # at exit, replies still queued get this long to reach the pipe
@@ -51,6 +53,8 @@ EXIT_ORPHAN_TIMEOUT = 70  # teardown after the main process died did not finish 
 _REASON_BYTES = 512
 
 __all__ = ["Phase", "Worker", "WorkerFailure", "WorkerTerminated"]
+
+T = TypeVar("T")
 
 
 class Worker(abc.ABC):
@@ -126,6 +130,10 @@ class Worker(abc.ABC):
     def beat(self) -> None:
         """Tell the Supervisor this process is alive (the loop does it before every step)."""
         self.__beat.value = time.monotonic()
+
+    def beating_while(self, call: Callable[[], T], limit_s: float = LONG_CALL_LIMIT_S) -> T:
+        """Run a slow call with the heartbeat going on (see ``runtime.long_call``)."""
+        return beating_while(call, self.beat, limit_s)
 
     @property
     def current_seq(self) -> tuple[int, MessageKind]:

@@ -71,6 +71,7 @@ class NoisePool:
         self._read_noise = read_noise
         self._rng = rng
         self.pool = np.zeros(0, dtype=np.int16)
+        self.margin = 32767  # how far the noise can move a pixel; known once the pool is drawn
         self._span = 1
         self._stride = 1
         self._counter = 0
@@ -85,6 +86,7 @@ class NoisePool:
         np.rint(pool, out=pool)
         np.clip(pool, -limit, limit, out=pool)
         self.pool = pool.astype(np.int16)
+        self.margin = int(np.abs(self.pool).max()) if self.pool.size else 32767
         self._span = span
         # A stride coprime with the span visits every offset before any repeats.
         stride = int(span * 0.6180339887) | 1
@@ -94,11 +96,7 @@ class NoisePool:
 
     def release(self) -> None:
         self.pool = np.zeros(0, dtype=np.int16)
-
-    @property
-    def margin(self) -> int:
-        """How far the noise can move a pixel (planes list the pixels that close to the ends)."""
-        return int(np.abs(self.pool).max()) if self.pool.size else 32767
+        self.margin = 32767
 
     def add_to(self, plane: Plane, out: np.ndarray) -> None:
         """``out = plane + noise`` in one pass, saturating where it must."""

@@ -96,7 +96,7 @@ def print_compression(figures: dict[str, Any], best: RateResult | None, raw_disk
                        if k.startswith("gbps_"))  # fmt: skip
     print(f"  compression alone, in memory: {speeds} of pixels")
     for name, value in figures.get("blosc2", {}).items():
-        print(f"  python-blosc2 ({name}): {value}")
+        print(f"  HDF5 filter pipeline, the former way ({name}): {value}")
     if ramp:
         print_ramp("disk, compressed", ramp)
     pixels = best.gbps if best else None

@@ -41,6 +41,7 @@ from lightsheet.runtime.commands import (
     Reply,
     log_cmd,
 )
+from lightsheet.runtime.ctrl_c import ctrl_c_held
 from lightsheet.runtime.events import LoggedEvent
 from lightsheet.runtime.lifecycle import Phase, WorkerFailure, WorkerTerminated
 from lightsheet.runtime.logs import process_logger, setup_process_logging
@@ -164,13 +165,10 @@ class Worker(abc.ABC):
             target=self._run_in_child, name=self.name, daemon=True
         )
         self.__started_at = time.monotonic()
-        # SIGINT blocked while the child starts (the mask is inherited through exec): Ctrl-C in
-        # the terminal must not hit an interpreter that is still importing (the main decides).
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
+        # Ctrl-C must neither cut the child's start-up data short nor hit an interpreter that
+        # is still importing (the main process decides): see runtime.ctrl_c.
+        with ctrl_c_held():
             process.start()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         self.__process = process
 
     def request_stop(self) -> None:

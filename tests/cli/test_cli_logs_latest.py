@@ -64,7 +64,10 @@ def test_a_remembered_run_is_found_from_anywhere(places, tmp_path: Path) -> None
     acquired = run_cli("acquire", "--config", "rig.yaml", "--volumes", "1", "--out",
                        str(elsewhere), "-q", cwd=work, state=state)  # fmt: skip
     assert acquired.returncode == 0, acquired.stderr
-    assert logs_cmd.latest_logs(cwd=work) is None, "not in the log root, ./ or ./runs"
+    # `lightsheet acquire` noted the folder: found although not in the log root, ./ or ./runs.
+    assert logs_cmd.latest_logs(cwd=work) == elsewhere.resolve() / "logs"
+    logs_cmd.recent_runs_file().unlink()  # without the note, nothing leads there
+    assert logs_cmd.latest_logs(cwd=work) is None
     logs_cmd.remember_run(elsewhere)
     assert logs_cmd.latest_logs(cwd=work) == elsewhere.resolve() / "logs"
     shown = run_cli("logs", "--process", "saver", cwd=work, state=state)

@@ -1,5 +1,6 @@
-"""Fixtures of the processing tests: one worker pool for the whole session (workers are spawned
-once, as in the application), and a check that no test leaves a shared-memory block behind."""
+"""Fixtures of the processing tests: one worker pool for the package (workers are spawned once,
+as in the application, and gone before other suites count their children), and a check that no
+test leaves a shared-memory block behind."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def our_blocks() -> list[str]:
     return [name for name in list_blocks() if owner_pid(name) == os.getpid()]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def pool():
     with ProcessingPool(workers=2, backend="processes", serial_below_bytes=0) as shared:
         yield shared

@@ -8,6 +8,7 @@ modes.py          the mode machine: paused, calibration, planar, volumetric; liv
 runs.py           Run (numbers of its own) and RunControl (start, stop, progress)
 config_change.py  what a new config needs: live, a new scan, new processes
 acquisition.py    one run from start to metadata, for the CLI and the GUI
+live_processing.py  the live processor (``Session.processing``): where it runs, its messages
 errors.py         SessionError (a failure) and SessionConfigError (bad input, exit 2)
 ```
 
@@ -32,6 +33,7 @@ from lightsheet.app.errors import (
     process_failures,
     refused_as_bad_input,
 )
+from lightsheet.app.live_processing import LiveProcessing
 from lightsheet.app.modes import MODES, SCAN_MODES, ModeMachine
 from lightsheet.app.pipeline import Pipeline
 from lightsheet.app.preview import Preview, latest_preview
@@ -42,7 +44,7 @@ from lightsheet.config import RigConfig
 from lightsheet.hardware.camera.factory import with_camera_sensor
 from lightsheet.hardware.camera.protocol import CameraError
 from lightsheet.processes.commands import RunClosed
-from lightsheet.processes.status import CameraStatus, DispatcherStatus, SaverStatus, ScannerStatus
+from lightsheet.processes.status import ScannerStatus
 from lightsheet.runtime.shm import remove_stale_blocks
 from lightsheet.runtime.status import StatusBoard
 from lightsheet.runtime.supervisor import Fault
@@ -59,7 +61,7 @@ class Session:
     An acquisition runs in planar or volumetric (the current mode when it is one of those, else
     the config's ``scanning.mode``) and gives the rig back to the operator's mode afterwards.
     ``watch_preview`` says whether someone looks at the preview during a run (the GUI); nobody
-    does headless, so no volume is copied for it then.
+    does headless, so no volume is copied for it then. ``processing`` is the live processor.
     """
 
     def __init__(
@@ -82,6 +84,7 @@ class Session:
         self.watch_preview = False
         self.run: Run | None = None
         self._last_status: StatusBoard | None = None  # the counters of the closed pipeline
+        self.processing = LiveProcessing(config.processing)
 
     # -- what the config means now --------------------------------------------------------------
 
@@ -132,6 +135,7 @@ class Session:
             raise SessionConfigError(str(exc)) from None
         config = self.config
         self.waveforms(config.scanning.mode)
+        self.processing.prepare()
         if config.trigger.mode != "none":
             with refused_as_bad_input("trigger.port: "):
                 check_port(config.trigger)
@@ -150,12 +154,14 @@ class Session:
         self._modes.mode = self._mode
         self._modes.subtract_dark = self._dark_subtraction
         self._bind_trigger()
+        self.processing.attach(pipeline, lambda: self.planes_per_volume)
 
     def close(self) -> None:
         """Stop every process in order and release all shared memory. Safe to call twice."""
         if self._modes is not None:
             self._mode = self._modes.mode
             self._dark_subtraction = self._modes.subtract_dark
+        self.processing.detach()
         pipeline, self._pipeline = self._pipeline, None
         self._modes = self._runs = None
         if pipeline is not None:
@@ -216,6 +222,7 @@ class Session:
                 check_port(config.trigger)
         change = changes(self.config, config)
         self.config = config
+        self.processing.configure(config.processing)
         log.info("new config: %s", change.describe())
         if change.all_processes:
             self.close()
@@ -280,17 +287,7 @@ class Session:
 
     def status_values(self) -> dict[str, float]:
         """Frame rate, drops, ring fill and saver throughput, with or without a run."""
-        pipeline = self._require_pipeline()
-        status = pipeline.status
-        counters = pipeline.frame_ring_counters()
-        camera = status.section(CameraStatus)
-        return {
-            "frame_rate_hz": camera.fps,
-            "frames_dropped": camera.dropped,
-            "frames_missing": status.section(DispatcherStatus).gaps,
-            "ring_fill": counters.fill / max(counters.capacity, 1),
-            "saver_mbps": status.section(SaverStatus).mbps,
-        }
+        return self._require_pipeline().status_values()
 
     # -- acquisition ----------------------------------------------------------------------------
 
@@ -317,6 +314,8 @@ class Session:
             log.warning("camera free-runs (trigger_mode internal): planes follow the camera's "
                         "own clock, not the scan")  # fmt: skip
         run_id = self._next_number()
+        planes = planning.imaged_planes(self.config, scan)
+        self.processing.begin_run(run_id, Path(folder), planes, self.config.saving)
         with refused_as_bad_input(), process_failures():
             run = runs.start(run_id, Path(folder), scan, volumes, duration_s, attrs or {},
                              self.watch_preview)  # fmt: skip

@@ -83,6 +83,8 @@ class ProcessorProcess:
         except BaseException:
             self.stop()
             raise
+        if isinstance(results, ResultQueue):
+            results.producer_started()
         link: ProcessLink[ProcessorState, ProcessorCommand] = ProcessLink(
             worker, self.problem, self._on_notice
         )

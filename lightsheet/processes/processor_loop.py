@@ -40,7 +40,7 @@ from lightsheet.processing.processor_channel import (
 )
 from lightsheet.processing.processors import saved_name, settings_of
 from lightsheet.processing.results import Result
-from lightsheet.runtime.commands import CommandRefused
+from lightsheet.runtime.commands import CommandRefused, log_cmd
 from lightsheet.runtime.ring import Ring
 from lightsheet.storage.processed import ProcessedSummary, ProcessedWriter
 
@@ -175,6 +175,8 @@ class ProcessorLoop:
     def apply_all(self, messages: list[MirrorMessage]) -> None:
         """Messages made before this loop existed, in order; a refused one is logged."""
         for message in messages:
+            log_cmd(self._log, "applying %s (made before the processor started)",
+                    message.summary())  # fmt: skip
             try:
                 self.command(message)
             except CommandRefused as exc:

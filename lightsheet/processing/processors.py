@@ -47,6 +47,7 @@ BUILTINS: dict[str, str] = {
     "focus": "lightsheet.processing.builtin_processors:FocusMetric",
 }
 _USER_MODULE_PREFIX = "lightsheet_user_"
+_KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
 
 
 class ProcessorSpecError(ValueError):
@@ -102,8 +103,8 @@ def coerce_setting(processor: object, key: str, value: object) -> SettingValue:
     try:
         return _convert(type(current), value)
     except (TypeError, ValueError):
-        kind = type(current).__name__
-        raise ProcessorSpecError(f"setting {key}: expected a {kind}, got {value!r}") from None
+        kind = _KINDS.get(type(current), type(current).__name__)
+        raise ProcessorSpecError(f"setting {key}: expected {kind}, got {value!r}") from None
 
 
 def apply_settings(processor: ImageProcessor, options: Mapping[str, object]) -> None:

@@ -133,6 +133,16 @@ class ResultQueue:
                 taken.append(self._queue.get_nowait())
             except queue.Empty:
                 return taken
+            except (EOFError, OSError):  # the producer died in the middle of a result
+                return taken
+
+    def producer_started(self) -> None:
+        """The reader's side, once the producer's process runs: close this process's copy of
+        the pipe's sending end, so that a result cut short by the producer's death reads as the
+        end of the pipe instead of a wait for bytes that never come."""
+        writer = getattr(self._queue, "_writer", None)
+        if writer is not None:
+            writer.close()
 
     def producer_exits(self) -> None:
         """The producer's process may exit without flushing what the reader will never take."""
@@ -243,7 +253,7 @@ class ResultRing:
 
     def publish(self, result: Result) -> None:
         """Write ``result`` into the next slot; ResultTooLarge when it cannot fit."""
-        data = np.ascontiguousarray(result.data)
+        data = np.asarray(result.data, order="C")  # (not ascontiguousarray: it makes 0-d 1-d)
         check_fits(data, self.spec.slot_bytes)
         position = int(self._header[_PUBLISHED])
         index = position % self.spec.n_slots

@@ -45,7 +45,8 @@ def test_the_example_config_runs_the_example_processor_from_its_file(tmp_path: P
     example = load_config(REPOSITORY / "examples" / "edge_processing.yaml").processing
     assert example.name == "examples/edge_processor.py:EdgeMagnitude" and example.save
     path = REPOSITORY / "examples" / "edge_processor.py"  # found from any working folder
-    small = small_rig(5).updated(processing={**example.model_dump(), "name": f"{path}:EdgeMagnitude"})
+    processing = {**example.model_dump(), "name": f"{path}:EdgeMagnitude"}
+    small = small_rig(5).updated(processing=processing)
     config = write_config(small, tmp_path / "edges.yaml")
     result = lightsheet("acquire", "--config", str(config), "--volumes", "3", "--out",
                         str(tmp_path / "run"), "--processor-option", "threshold=0",

@@ -94,7 +94,7 @@ def test_focus_metric_is_the_normalised_variance_and_prefers_sharp_images():
     assert metric.process(sharp) > 100 * metric.process(blurred)
 
 
-# -- names and settings -----------------------------------------------------------------------------
+# -- names and settings ----------------------------------------------------------------------------
 
 
 def test_user_classes_by_module_path_and_by_file(tmp_path):
@@ -132,7 +132,7 @@ def test_settings_are_public_plain_attributes_converted_to_their_type():
     processor = create_processor("mean", {"frames": "5"})
     assert settings_of(processor) == {"frames": 5}
     assert "_buffer" not in settings_of(processor)
-    with pytest.raises(ProcessorSpecError, match="no setting 'size'.*its settings: frames"):
+    with pytest.raises(ProcessorSpecError, match=r"no setting 'size' \(its settings: frames\)"):
         create_processor("mean", {"size": 2})
     with pytest.raises(ProcessorSpecError, match="setting frames: expected a whole number"):
         create_processor("mean", {"frames": 2.5})
@@ -143,7 +143,7 @@ def test_settings_are_public_plain_attributes_converted_to_their_type():
 # -- the engine ------------------------------------------------------------------------------------
 
 
-def engine_with(processor, on_error="off", max_restarts=3) -> tuple[ProcessorEngine, SettingsMirror]:
+def engine_with(processor, on_error="off", max_restarts=3):
     engine, mirror = ProcessorEngine(on_error, max_restarts), SettingsMirror()
     assert engine.apply(mirror.set(processor, type(processor).__module__ + ":" +
                                    type(processor).__qualname__)) is None  # fmt: skip

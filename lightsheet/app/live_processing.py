@@ -92,6 +92,7 @@ class LiveProcessing:
         self.config = config
         self._mirror = SettingsMirror()
         self._lock = threading.RLock()
+        self._read_lock = threading.Lock()  # a result being read is never closed under the reader
         self._pipeline: Pipeline | None = None
         self._planes: Callable[[], int] = lambda: 1
         self._slot_bytes = 1
@@ -175,15 +176,10 @@ class LiveProcessing:
         self._enabled = bool(enabled)
         self.sync()
 
-    def set_placement(self, multi_core: bool | None = None,
-                      shared_memory: bool | None = None) -> None:  # fmt: skip
-        """Move the processor to its own process or a thread, or change how results return."""
-        changes: dict[str, Any] = {}
-        if multi_core is not None:
-            changes["multi_core"] = multi_core
-        if shared_memory is not None:
-            changes["shared_memory"] = shared_memory
-        self.configure(self.config.model_copy(update=changes))
+    def update_config(self, **changes: Any) -> None:
+        """Change keys of the ``processing`` section (``multi_core=True``, ``save=False``...):
+        where it runs or how results return restarts the processor with its messages."""
+        self.configure(self.config.updated(**changes))
 
     def configure(self, config: ProcessingConfig) -> None:
         """A new ``processing`` section: the processor, its settings or its placement."""
@@ -236,8 +232,9 @@ class LiveProcessing:
     def latest_result(self) -> Result | None:
         """The newest result not returned before (a copy), or None."""
         self.sync()
-        reader = self._reader
-        return None if reader is None else reader.latest()
+        with self._read_lock:
+            reader = self._reader
+            return None if reader is None else reader.latest()
 
     def metric_history(self) -> list[tuple[int, int, float]]:
         """(run, frame id, value) of recent scalar results (a focus metric), oldest first."""
@@ -343,13 +340,17 @@ class LiveProcessing:
             outbox, self._outbox = self._outbox or [], None
             if host is None:
                 return
-            self._host, self._reader = host, ResultReader(host.results)
+            self._host = host
+            with self._read_lock:
+                self._reader = ResultReader(host.results)
             for message in outbox:
                 self._answers.append((message.summary(), host.post(message)))
 
     def _stop_host(self) -> None:
         with self._lock:
             host, self._host, self._sent = self._host, None, None
+        with self._read_lock:
+            self._reader = None
         if isinstance(host, ProcessorProcess) and self._pipeline is not None:
             self._pipeline.stop_processor()
         elif host is not None:

@@ -96,6 +96,7 @@ class Pipeline:
         self._board_sessions: tuple[str, ...] = ()  # what a dead scanner leaves on a server
         self.outputs_made_safe: dict[str, float] | None = None
         self.processor: ProcessorProcess | None = None  # optional, started on demand
+        self._processor_state: dict[str, str] = {}
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -155,6 +156,7 @@ class Pipeline:
         process, self.processor = self.processor, None
         if process is not None:
             process.stop()
+            self._processor_state = {"processor": "stopped"}  # (its light goes out, not away)
 
     def process_names(self) -> list[str]:
         names = ["scanner", "camera", "dispatcher", "saver"]
@@ -234,7 +236,7 @@ class Pipeline:
     def process_states(self) -> dict[str, str]:
         if self.supervisor is None:
             return {}
-        states = self.supervisor.states()
+        states = {**self.supervisor.states(), **self._processor_state}
         return states if self.processor is None else {**states, **self.processor.states()}
 
     # -- building -------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from lightsheet.gui.docks.calibration import CalibrationDock
 from lightsheet.gui.docks.camera import CameraDock
 from lightsheet.gui.docks.dark import DarkDock
 from lightsheet.gui.docks.mode import ModeDock
+from lightsheet.gui.docks.processing import ProcessingDock
 from lightsheet.gui.docks.saving import SavingDock
 from lightsheet.gui.docks.scanning import ScanningDock
 from lightsheet.gui.docks.trigger import TriggerDock
@@ -84,6 +85,7 @@ class MainWindow(QMainWindow):
         self.saving_dock = SavingDock(controller, self)
         self.trigger_dock = TriggerDock(controller, self)
         self.view_dock = ViewDock(controller, self.preview, self)
+        self.processing_dock = ProcessingDock(controller, self.viewer, self)
         self.logs = LogsView(controller.log_dir)
         self.logs_dock = self._wrap("Logs", self.logs)
         self.config_editor = ConfigEditor(controller, config_path)
@@ -248,6 +250,8 @@ class MainWindow(QMainWindow):
         self.addDockWidget(right, self.view_dock)
         self.addDockWidget(right, self.trigger_dock)
         self.tabifyDockWidget(self.view_dock, self.trigger_dock)
+        self.addDockWidget(right, self.processing_dock)
+        self.tabifyDockWidget(self.view_dock, self.processing_dock)
         self.view_dock.raise_()
         self.addDockWidget(Qt.BottomDockWidgetArea, self.logs_dock)
         self.addDockWidget(Qt.BottomDockWidgetArea, self.config_dock)
@@ -266,6 +270,7 @@ class MainWindow(QMainWindow):
             self.saving_dock,
             self.view_dock,
             self.trigger_dock,
+            self.processing_dock,
             self.logs_dock,
             self.config_dock,
         ]

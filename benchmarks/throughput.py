@@ -165,10 +165,19 @@ def bench_rig(rate_fps: float, planes: int = PLANES) -> RigConfig:
     )
 
 
-def run_rate(parent: Path, rate_fps: float, seconds: float, planes: int = PLANES) -> RateResult:
+def run_rate(
+    parent: Path,
+    rate_fps: float,
+    seconds: float,
+    planes: int = PLANES,
+    processing: dict[str, Any] | None = None,
+) -> RateResult:
     """Acquire `seconds` worth of frames at `rate_fps` into a new folder under `parent`, check
-    what reached the disk, and delete the image data (metadata.json and logs stay)."""
+    what reached the disk, and delete the image data (metadata.json and logs stay).
+    `processing` is the config's processing section (a live processor running meanwhile)."""
     config = bench_rig(rate_fps, planes)
+    if processing is not None:
+        config = config.updated(processing=processing)
     volumes = max(1, round(rate_fps * seconds / planes))
     result = RateResult(requested_fps=rate_fps, volumes_requested=volumes)
     needed = volumes * planes * FRAME_BYTES
@@ -446,14 +455,20 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(child, ignore_errors=True)
 
 
-def ramp(out: Path, rates: list[float], seconds: float, refine: int) -> list[RateResult]:
+def ramp(
+    out: Path,
+    rates: list[float],
+    seconds: float,
+    refine: int,
+    processing: dict[str, Any] | None = None,
+) -> list[RateResult]:
     """Step up through `rates` until one fails, then bisect `refine` times between the last
     rate that passed and the first that failed (to whole frames/s); results sorted by rate."""
     results: list[RateResult] = []
 
     def attempt(rate: float) -> RateResult:
         print(f"pipeline at {rate:g} frames/s ...", flush=True)
-        result = run_rate(out, rate, seconds)
+        result = run_rate(out, rate, seconds, processing=processing)
         results.append(result)
         print(
             f"  {result.achieved_fps:.1f} frames/s, {result.gbps:.3f} GB/s, "

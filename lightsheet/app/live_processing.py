@@ -23,7 +23,6 @@ import collections
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from lightsheet.app.errors import SessionConfigError, SessionError
 from lightsheet.app.pipeline import Pipeline
 from lightsheet.app.processor_process import ProcessorProcess, ProcessorRequest
 from lightsheet.app.processor_thread import ProcessorThread
-from lightsheet.app.result_reader import ResultReader
+from lightsheet.app.result_reader import ProcessingEvent, ProcessingStats, ResultReader
 from lightsheet.config import ProcessingConfig, SavingConfig
 from lightsheet.processes.commands import (
     FinishProcessed,
@@ -59,30 +58,6 @@ STATE_NAMES = {0: "off", 1: "running", 2: "switched off"}
 SAVE_ACK_S = 5.0
 FINISH_ACK_S = 30.0
 EVENTS_KEPT = 200
-
-
-@dataclass(frozen=True)
-class ProcessingEvent:
-    level: str  # "error" or "warning"
-    text: str
-    traceback: str = ""
-
-
-@dataclass(frozen=True)
-class ProcessingStats:
-    processor: str  # its name ("" without one)
-    where: str  # "process", "thread" or "" (not running)
-    state: str  # "none", "starting", "off", "running", "switched off", "died"
-    version: int
-    frames: int
-    skipped: int
-    fps: float
-    results: int
-    results_dropped: int  # a full queue dropped them, oldest first
-    results_unseen: int  # a shared-memory ring: results the display never read
-    errors: int
-    restarts: int
-    latency_ms: float
 
 
 class LiveProcessing:

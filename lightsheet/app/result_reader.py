@@ -1,13 +1,38 @@
-"""Reading a live processor's results in the main process: the newest one, and a metric's
-recent values, whichever way they come (queue or shared-memory ring)."""
+"""What the main process reads of a live processor: its results (the newest one, a metric's
+recent values, whichever way they come: queue or shared-memory ring), its counters and events."""
 
 from __future__ import annotations
 
 import collections
+from dataclasses import dataclass
 
 from lightsheet.processing.results import LocalResultQueue, Result, ResultQueue, ResultRing
 
 HISTORY = 2000  # values of a scalar result (a focus metric) kept for the live plot
+
+
+@dataclass(frozen=True)
+class ProcessingEvent:
+    level: str  # "error" or "warning"
+    text: str
+    traceback: str = ""
+
+
+@dataclass(frozen=True)
+class ProcessingStats:
+    processor: str  # its name ("" without one)
+    where: str  # "process", "thread" or "" (not running)
+    state: str  # "none", "starting", "off", "running", "switched off", "died"
+    version: int
+    frames: int
+    skipped: int
+    fps: float
+    results: int
+    results_dropped: int  # a full queue dropped them, oldest first
+    results_unseen: int  # a shared-memory ring: results the display never read
+    errors: int
+    restarts: int
+    latency_ms: float
 
 
 class ResultReader:

@@ -5,7 +5,7 @@ result, the last frame of the volume that was processed), run, volume, how many 
 it, and the settings version it was computed with.
 
 - ``ResultQueue`` (default): results pickled through a bounded queue. When the reader is slow
-  the *oldest* result is dropped to make room, and counted; nothing is lost silently.
+  the *oldest* waiting result is dropped to make room, and counted; nothing is lost silently.
   ``LocalResultQueue`` is the same for a processor in a thread of the main process.
 - ``ResultRing`` (``shared_memory``): slots of shared memory that the processor fills in turn,
   never waiting, and that the GUI reads latest-only, like the preview. Each slot has a sequence
@@ -91,10 +91,14 @@ class Result:
 
 
 class ResultQueue:
-    """A bounded queue between processes that drops its oldest result when full (counted).
+    """Results pickled through a multiprocessing queue; when the reader is slow the *oldest*
+    waiting result is dropped, and counted.
 
-    Picklable only while the processor process is being spawned (it holds a multiprocessing
-    queue). ``dropped`` is written by the producer only.
+    The producer never waits and never reads a result back to drop it: ``offer`` adds the result
+    to a list of its own (at most ``maxsize``; the oldest goes when it is full), from which a
+    sender thread moves results into the queue (at most ``maxsize`` more, on their way) as fast
+    as the reader takes them. Picklable only while the processor process is being spawned (it
+    holds a multiprocessing queue); ``dropped`` is written by the producer only.
     """
 
     def __init__(self, maxsize: int = 8) -> None:
@@ -102,28 +106,55 @@ class ResultQueue:
         self.maxsize = maxsize
         self._queue = ctx.Queue(maxsize)
         self._dropped = ctx.RawValue("q", 0)
+        self._init_producer()
+
+    def _init_producer(self) -> None:
+        self._pending: collections.deque[Result] = collections.deque()
+        self._cond = threading.Condition()
+        self._sender: threading.Thread | None = None
+
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        for local in ("_pending", "_cond", "_sender"):
+            del state[local]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._init_producer()
 
     @property
     def dropped(self) -> int:
         return int(self._dropped.value)
 
     def offer(self, result: Result) -> None:
-        """Put ``result``; when the queue is full the oldest waiting result makes room.
-
-        The data is copied first: the queue pickles it later, in its feeder thread.
-        """
+        """Hand ``result`` on without waiting (its data copied: it is pickled later)."""
         result = replace(result, data=np.array(result.data, copy=True))
-        for _ in range(3):
-            try:
-                self._queue.put_nowait(result)
-                return
-            except queue.Full:
-                try:
-                    self._queue.get(timeout=_DROP_WAIT_S)
-                except queue.Empty:
-                    continue  # the reader took one meanwhile
+        with self._cond:
+            if len(self._pending) >= self.maxsize:
+                self._pending.popleft()
                 self._dropped.value += 1
-        self._dropped.value += 1  # still full after three tries: this one is the one lost
+            self._pending.append(result)
+            self._cond.notify()
+            if self._sender is None:
+                self._sender = threading.Thread(target=self._send, name="results", daemon=True)
+                self._sender.start()
+
+    def _send(self) -> None:
+        """The sender thread: the oldest waiting result into the queue, once it has room."""
+        while True:
+            with self._cond:
+                while not self._pending:
+                    self._cond.wait()
+                result = self._pending.popleft()
+            try:
+                self._queue.put(result, timeout=_DROP_WAIT_S)
+            except queue.Full:
+                with self._cond:  # back in line; it is the oldest, so it goes first when full
+                    self._pending.appendleft(result)
+                    if len(self._pending) > self.maxsize:
+                        self._pending.popleft()
+                        self._dropped.value += 1
 
     def take_all(self) -> list[Result]:
         """Every result waiting, oldest first (the reader's side)."""

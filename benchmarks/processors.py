@@ -26,7 +26,7 @@ frames, results in shared memory) running.
 
 The last line printed is one JSON object with every figure.
 
-    .venv/bin/python benchmarks/processors.py [--seconds 5] [--fps 60] [--rates 10,20,30,40]
+    .venv/bin/python benchmarks/processors.py [--seconds 5] [--fps 60] [--rates 20,30,40,50,60,80]
                                               [--acquire-seconds 4] [--skip-acquisition]
 """
 
@@ -459,8 +459,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--display-hz", type=float, default=30.0,
                         help="how often the display looks for a result, as the GUI's timer "
                         "(default 30; 0: as fast as it can)")
-    parser.add_argument("--rates", default="10,20,30,40",
-                        help="acquisition rates to step through (default 10,20,30,40)")
+    parser.add_argument("--rates", default="20,30,40,50,60,80",
+                        help="acquisition rates to step through (default 20,30,40,50,60,80)")
     parser.add_argument("--acquire-seconds", type=float, default=4.0,
                         help="acquisition time per rate (default 4)")
     parser.add_argument("--skip-acquisition", action="store_true",
@@ -472,5 +472,4 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.WARNING)
     sys.exit(main())

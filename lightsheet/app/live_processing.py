@@ -80,6 +80,7 @@ class LiveProcessing:
         self._events: collections.deque[ProcessingEvent] = collections.deque(maxlen=EVENTS_KEPT)
         self._host_restarts = 0
         self._configured = False  # the config's processor was built (or one was set)
+        self._saving: int | None = None  # the run whose results the processor saves
 
     # -- the processor ------------------------------------------------------------------------
 
@@ -263,17 +264,18 @@ class LiveProcessing:
             return
         command = SaveProcessed(run, str(folder), planes, int(saving.chunk_ram_mb * 2**20),
                                 saving.chunk_seconds)  # fmt: skip
+        self._saving = run
         try:
             host.call(command, SAVE_ACK_S)
         except CommandFailed as exc:
-            self._note("error", f"processed results of run {run} will not be saved: {exc}")
+            self._note("error", f"processed results of run {run} may not be saved: {exc}")
 
     def finish_run(self, run: int, frames_acquired: int | None,
                    folder: Path) -> dict[str, ProcessedSummary]:  # fmt: skip
         """Run ``run``'s files are closed: complete its processed results, map them into
         dataset.h5; what was saved, by name (empty when nothing was)."""
-        host = self._host
-        if host is not None and host.alive and frames_acquired is not None:
+        host, saving, self._saving = self._host, self._saving, None
+        if host is not None and host.alive and frames_acquired is not None and saving == run:
             try:
                 host.call(FinishProcessed(run, frames_acquired), FINISH_ACK_S)
             except CommandFailed as exc:

@@ -100,19 +100,23 @@ def test_a_raising_processor_is_switched_off_and_the_run_keeps_its_data(tmp_path
 
 def test_a_killed_processor_process_is_started_again_and_the_run_goes_on(tmp_path: Path) -> None:
     folder = prepare_run_folder(tmp_path / "run", overwrite=False)
-    session = Session(rig(name="focus", on_error="restart"), log_dir=folder / "logs")
+    config = small_rig(PLANES, exposure_ms=10.0).updated(
+        processing={"name": "focus", "on_error": "restart"})  # 120 volumes: 6 s
+    session = Session(config, log_dir=folder / "logs")
     with session:
-        acquisition = Acquisition(session, folder, volumes=60)
+        acquisition = Acquisition(session, folder, volumes=120)
         acquisition.start()
         first = wait_until(lambda: session.process_pids().get("processor"), 20, "processor")
         os.kill(first, signal.SIGKILL)
+        assert not acquisition.poll().done  # killed while the run goes on
         wait_until(lambda: session.process_pids().get("processor", first) != first, 30,
                    "the processor started again")  # fmt: skip
+        wait_until(lambda: session.processing.stats().frames > 0, 30, "frames processed again")
         wait_until(lambda: acquisition.poll().done, 60, "the run to end")
         outcome = acquisition.finish()
         events = session.processing.take_events()
         assert session.fault is None
-    assert outcome.status == "completed" and outcome.volumes_saved == 60
+    assert outcome.status == "completed" and outcome.volumes_saved == 120
     assert any("processor process killed by signal SIGKILL" in e.text for e in events)
 
 

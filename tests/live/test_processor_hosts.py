@@ -111,9 +111,11 @@ def lock_step(feed, host, status, mirror, count: int) -> list[Result]:
     results: list[Result] = []
     last = -1
     for k in range(count):
-        if k == count // 2:
-            host.post(mirror.pipe_message("frames", 2) if mirror.processor.name == "mean"
-                      else mirror.update_settings())  # fmt: skip
+        if k == count // 2:  # applied before the next frame (frames and messages are not
+            # ordered with each other: the frame ring is shared memory, messages a queue)
+            message = (mirror.pipe_message("frames", 2) if mirror.processor.name == "mean"
+                       else mirror.update_settings())  # fmt: skip
+            host.post(message).wait(30)
         feed.frame(1, k)
         wait_until(lambda k=k: status.last_frame_id == k, 30, f"frame {k} processed")
         if isinstance(host.results, ResultRing):

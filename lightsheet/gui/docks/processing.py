@@ -154,6 +154,7 @@ class ProcessingDock(ControlDock):
     def _on_started(self) -> None:
         """A new session (a restart): run what the dock shows, as it was tuned."""
         processing = self.controller.session.processing
+        processing.set_enabled(self.enabled.isChecked())
         if self.spec() and processing.processor is None:
             self.apply_choice()
         self._show_processor()

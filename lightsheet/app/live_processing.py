@@ -48,7 +48,7 @@ from lightsheet.processing.processors import (
     settings_of,
 )
 from lightsheet.processing.results import Result
-from lightsheet.runtime.commands import CommandFailed
+from lightsheet.runtime.commands import CommandFailed, log_cmd
 from lightsheet.storage.processed import ProcessedSummary, index_processed
 
 log = logging.getLogger("lightsheet.processing")
@@ -70,7 +70,6 @@ class LiveProcessing:
         self._read_lock = threading.Lock()  # a result being read is never closed under the reader
         self._pipeline: Pipeline | None = None
         self._planes: Callable[[], int] = lambda: 1
-        self._slot_bytes = 1
         self._host: Host | None = None
         self._outbox: list[MirrorMessage] | None = None  # messages made while a host starts
         self._reader: ResultReader | None = None
@@ -114,7 +113,7 @@ class LiveProcessing:
             with self._lock:
                 message = self._mirror.set(local, source)
         except ProcessorSpecError as exc:
-            raise SessionConfigError(f"processing.name: {exc}") from None
+            raise SessionConfigError(f"processing: {exc}") from None
         self._configured = True
         log.info("processor set: %r", local)
         self._send(message)
@@ -158,18 +157,25 @@ class LiveProcessing:
         self.configure(self.config.updated(**changes))
 
     def configure(self, config: ProcessingConfig) -> None:
-        """A new ``processing`` section: the processor, its settings or its placement."""
-        old, self.config = self.config, config
+        """A new ``processing`` section: the processor, its settings or its placement.
+
+        SessionConfigError, with nothing changed, when the processor or a setting is refused.
+        """
+        old, local = self.config, self._mirror.processor
         if old.name != config.name:
             if config.name:
                 self.set_processor(config.name, config.options)
             else:
                 self.clear_processor()
-            return
-        if config.name and old.options != config.options and self._mirror.processor is not None:
-            for key, value in config.options.items():
-                if old.options.get(key) != value:
-                    self.set_setting(key, value)
+        elif config.name and local is not None and old.options != config.options:
+            changed = {k: v for k, v in config.options.items() if old.options.get(k) != v}
+            try:
+                checked = {k: coerce_setting(local, k, v) for k, v in changed.items()}
+            except ProcessorSpecError as exc:
+                raise SessionConfigError(f"processing.options: {exc}") from None
+            for key, value in checked.items():
+                self.set_setting(key, value)
+        self.config = config
         placement = ("multi_core", "shared_memory", "queue_size", "max_result_mb", "on_error",
                      "max_restarts")  # fmt: skip
         if any(getattr(old, key) != getattr(config, key) for key in placement):
@@ -180,9 +186,6 @@ class LiveProcessing:
     def attach(self, pipeline: Pipeline, planes: Callable[[], int]) -> None:
         """The rig runs: start the processor if one is set; ``planes()`` follows the mode."""
         self._pipeline, self._planes = pipeline, planes
-        mb = self.config.max_result_mb
-        pixels = pipeline.geometry.sensor_pixels
-        self._slot_bytes = int(mb * 2**20) if mb is not None else 4 * pixels
         self._host_restarts = 0
         self._start_host()
 
@@ -297,8 +300,10 @@ class LiveProcessing:
                 return  # another thread is starting it
             config = self.config
             self._sent = ProcessorState(self._enabled, max(self._planes(), 1))
+            mb = config.max_result_mb  # default: a whole frame of 4-byte pixels
+            slot_bytes = int(mb * 2**20) if mb else 4 * pipeline.geometry.sensor_pixels
             request = ProcessorRequest(
-                self._sent, self._mirror.replay(), config.shared_memory, self._slot_bytes,
+                self._sent, self._mirror.replay(), config.shared_memory, slot_bytes,
                 config.queue_size, config.on_error, config.max_restarts, self._on_failure,
                 self._on_death,
             )  # fmt: skip
@@ -345,6 +350,9 @@ class LiveProcessing:
             host = self._host
             if host is not None and host.alive:
                 self._answers.append((message.summary(), host.post(message)))
+                return
+            if self._pipeline is None:
+                log_cmd(log, "kept for when the processor starts: %s", message.summary())
                 return
         self._restart_host()  # none yet, or a dead one: a new one gets every message in order
 

@@ -220,9 +220,9 @@ class Session:
             scan_waveforms(config, scan)
             if config.trigger.mode != "none" and config.trigger != self.config.trigger:
                 check_port(config.trigger)
+        self.processing.configure(config.processing)  # refused, with nothing changed, first
         change = changes(self.config, config)
         self.config = config
-        self.processing.configure(config.processing)
         log.info("new config: %s", change.describe())
         if change.all_processes:
             self.close()

@@ -278,14 +278,15 @@ class ProcessorLoop:
     def _to_writer(self, call: Callable[[ProcessedWriter], object]) -> None:
         """Hand something to the run's writer; a disk that fails stops saving, not processing."""
         save = self._save
+        if save is None:
+            return  # saving stopped (a failed disk) earlier in this step
         try:
             call(self._saving_writer())
         except (OSError, ValueError) as exc:
-            run = save.run if save is not None else -1
             self._writer, self._save = None, None
             text = f"{type(exc).__name__}: {exc}\n"
-            self._failed(Failure(f"saving the results of run {run}", text, self.engine.version,
-                                 "saving stopped"))  # fmt: skip
+            self._failed(Failure(f"saving the results of run {save.run}", text,
+                                 self.engine.version, "saving stopped"))  # fmt: skip
 
     def _finish(self, command: FinishProcessed) -> ProcessedSummary | None:
         save = self._save

@@ -151,3 +151,32 @@ def test_thread_and_process_give_identical_results(feed, tmp_path, processor, sh
     if processor == "mean":  # frame 4: frames 2..4 before the message; frame 8: 7 and 8 after
         expected = np.mean([frame_image(k) for k in (7, 8)], axis=0).astype(np.float32)
         np.testing.assert_array_equal(thread[-1].data, expected)
+
+
+def test_a_disk_that_refuses_the_results_stops_saving_not_processing(feed, tmp_path):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the run folder should be")
+    results = LocalResultQueue(100)
+    loop, failures = loop_on(feed, create_processor("focus"), results)
+    loop.command(SaveProcessed(run=1, out_dir=str(blocked), planes=4, chunk_bytes=8,
+                               chunk_seconds=60))  # fmt: skip
+    for k in range(3):
+        feed.frame(1, k)
+        assert loop.step()
+    assert [f.action for f in failures] == ["saving stopped"]
+    assert "saving the results of run 1" in failures[0].message
+    assert len(results.take_all()) == 3  # processing went on
+    assert loop.command(FinishProcessed(run=1, frames_acquired=3)) is None
+
+
+def test_a_result_too_large_for_the_shared_memory_slots_switches_the_processor_off(feed):
+    ring = ResultRing.create(2, 64)  # smaller than one float32 frame of 6 x 8
+    try:
+        loop, failures = loop_on(feed, create_processor("mean"), ring)
+        feed.frame(1, 0)
+        assert loop.step()
+        assert len(failures) == 1 and failures[0].action == "switched off"
+        assert "exceeds the result slots of 64 bytes" in failures[0].traceback
+        assert ring.published == 0
+    finally:
+        ring.close()

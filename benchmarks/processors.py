@@ -26,7 +26,7 @@ frames, results in shared memory) running.
 
 The last line printed is one JSON object with every figure.
 
-    .venv/bin/python benchmarks/processors.py [--seconds 5] [--fps 60] [--rates 20,30,40,50,60,80]
+    .venv/bin/python benchmarks/processors.py [--seconds 5] [--fps 60] [--rates 20,40,60,80,100,120]
                                               [--acquire-seconds 4] [--skip-acquisition]
 """
 
@@ -374,13 +374,29 @@ def zero_drop_rates(out: Path, rates: list[float], seconds: float) -> dict[str, 
     figures: dict[str, Any] = {}
     for label, processing in (("without", None), ("with", PROCESSING)):
         print(f"-- acquisition {label} a multi-core processor", flush=True)
-        results = ramp(out, rates, seconds, refine=1, processing=processing)
+        folder = out / label
+        folder.mkdir()
+        results = ramp(folder, rates, seconds, refine=1, processing=processing)
         passing = [r.requested_fps for r in results if r.passed]
-        figures[label] = {
-            "max_zero_drop_fps": max(passing) if passing else None,
-            "rates": [_rate_json(r) for r in results],
-        }
+        rows = [_rate_json(r) for r in results]
+        if processing is not None:
+            _add_processed(folder, rows)
+        figures[label] = {"max_zero_drop_fps": max(passing) if passing else None, "rates": rows}
     return figures
+
+
+def _add_processed(folder: Path, rows: list[dict[str, Any]]) -> None:
+    """What the processor did in each run (its counts, from each run's metadata.json)."""
+    for run in folder.glob("pipeline-*fps-*"):
+        metadata = json.loads((run / "metadata.json").read_text())
+        counts = (metadata.get("processing") or {}).get("since_start") or {}
+        fps = float(run.name.split("-")[1].removesuffix("fps"))
+        for row in rows:
+            if row["fps"] == fps:
+                row["processor_frames"] = counts.get("frames_processed")
+                row["processor_skipped"] = counts.get("frames_skipped")
+                print(f"  at {fps:g} frames/s the processor took {row['processor_frames']} "
+                      f"frames and skipped {row['processor_skipped']}")  # fmt: skip
 
 
 def _rate_json(result: Any) -> dict[str, Any]:
@@ -459,8 +475,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--display-hz", type=float, default=30.0,
                         help="how often the display looks for a result, as the GUI's timer "
                         "(default 30; 0: as fast as it can)")
-    parser.add_argument("--rates", default="20,30,40,50,60,80",
-                        help="acquisition rates to step through (default 20,30,40,50,60,80)")
+    parser.add_argument("--rates", default="20,40,60,80,100,120",
+                        help="acquisition rates to step through (default 20,40,60,80,100,120)")
     parser.add_argument("--acquire-seconds", type=float, default=4.0,
                         help="acquisition time per rate (default 4)")
     parser.add_argument("--skip-acquisition", action="store_true",

@@ -10,11 +10,13 @@ reported with its traceback (``ProcessorFailed`` notice, and this process's log)
 off or rebuilt; the process itself goes on.
 
 The main process supervises it apart from the rig (its own Supervisor): its death is reported
-and handled like a processor that raised, and never stops an acquisition.
+and handled like a processor that raised, and never stops an acquisition. It runs at a lower CPU
+priority than the rig's processes, so on a busy machine it is the processor that skips frames.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from lightsheet.processes.commands import ProcessorState
@@ -29,6 +31,9 @@ from lightsheet.runtime.status import StatusBoard
 from lightsheet.runtime.worker import Worker
 
 IDLE_WAIT_S = 0.001  # between polls of the frame ring when no new frame came
+# Lower CPU priority than the rig's processes: when the cores are busy, the camera, dispatcher
+# and saver go first and the processor skips frames (counted) instead of the saver falling behind.
+NICENESS = 10
 # A processor may take this long over one frame before its process counts as hung.
 HEARTBEAT_TIMEOUT_S = 10.0
 
@@ -58,6 +63,10 @@ class ProcessorWorker(Worker):
         self._max_restarts = max_restarts
 
     def setup(self) -> None:
+        try:
+            os.nice(NICENESS)
+        except OSError as exc:  # not allowed here: it runs at the rig's priority
+            self.log.warning("could not lower the processor's priority: %s", exc)
         self._ring: Ring | None = self._frames_spec.attach()
         self._result_ring: ResultRing | None = None
         results = self._results_spec

@@ -55,6 +55,7 @@ class RunOptions:
     watch_preview: bool = False
     profile_s: float = 0.0  # > 0: perf-profile every process this long during the run
     keep: bool = False  # keep metadata.json and logs after the run
+    processing: dict[str, Any] | None = None  # the config's processing section (a live processor)
 
 
 @dataclass
@@ -236,6 +237,8 @@ def run_once(
     """Acquire `seconds` worth of frames at `rate_fps` into a new folder under `parent`."""
     options = options or RunOptions()
     config = bench_rig(rate_fps, options.compression)
+    if options.processing is not None:
+        config = config.updated(processing=options.processing)
     volumes = max(1, round(rate_fps * seconds / PLANES))
     result = RateResult(
         requested_fps=rate_fps,

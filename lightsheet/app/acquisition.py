@@ -94,6 +94,8 @@ class Acquisition:
             "volumes_saved": 0,
             **(extra_metadata or {}),
         }
+        if session.processing.processor is not None:
+            self.metadata["processing"] = session.processing.describe()
         self._interrupted = False
         self.run: Run | None = None
         self.progress: Progress | None = None
@@ -155,12 +157,14 @@ class Acquisition:
         stop_reason, status = self._how_it_ended(run)
         elapsed = time.monotonic() - run.started_monotonic
         if run.closed and session.fault is None:
+            self._finish_processed(run)  # before the rig goes back to previewing
             session.end_run()  # the files are closed: the rig goes back to the operator's mode
         else:
             # The ordered shutdown lets the dispatcher hand on what it holds and the saver close
             # its files; only then are the numbers final.
             session.close()
             _reindex(self.folder)
+            self._finish_processed(run)
         numbers = self._numbers(run)
         if status == "completed" and (numbers.frames_dropped or numbers.frames_missing):
             status = "dropped"
@@ -172,6 +176,24 @@ class Acquisition:
             numbers.frames_saved,
         )  # fmt: skip
         return self.outcome
+
+    def _finish_processed(self, run: Run) -> None:
+        """A live processor's results of the run: completed, mapped into dataset.h5, counted.
+
+        They never change the run's status: the raw data is complete without them.
+        """
+        processing = self.session.processing
+        report = run.report
+        frames = report.frames_acquired if report is not None and report.ended else None
+        saved = processing.finish_run(run.run, frames, self.folder)
+        if "processing" not in self.metadata and not saved:
+            return
+        section = self.metadata.setdefault("processing", processing.describe())
+        section["saved"] = {name: summary.as_dict() for name, summary in saved.items()}
+        stats = processing.stats()
+        if stats.where:  # still running: its counts since it started
+            section["since_start"] = {"frames_processed": stats.frames,
+                                      "frames_skipped": stats.skipped, "errors": stats.errors}
 
     def _how_it_ended(self, run: Run) -> tuple[str, str]:
         """(stop_reason, status) of the run: the first cause wins."""

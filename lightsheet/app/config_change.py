@@ -21,6 +21,7 @@ CAMERA = "camera process"
 SCANNER = "scanner process"
 TRIGGER = "trigger process"
 ALL = "all processes"  # new shared memory
+PROCESSING = "live processor"  # the live processor is reconfigured; the rig goes on untouched
 
 # (key prefix, effect), most specific first. "camera.exposure_ms" is live for a free-running
 # camera only: with external triggers it changes the waveforms (see ``changes``).
@@ -30,6 +31,7 @@ RULES: tuple[tuple[str, str], ...] = (
     ("saving", NEXT_RUN),
     ("camera.pixel_size_um", NEXT_RUN),
     ("logging", NEXT_RUN),
+    ("processing", PROCESSING),
     ("buffers.preview_hz", LIVE),
     ("camera.exposure_ms", LIVE),
     ("buffers", ALL),
@@ -51,10 +53,11 @@ class ConfigChange:
     scan: bool = False
     restart: frozenset[str] = field(default_factory=frozenset)  # processes to replace
     all_processes: bool = False
+    processing: bool = False
 
     @property
     def empty(self) -> bool:
-        return not (self.live or self.scan or self.restart or self.all_processes)
+        return not (self.live or self.scan or self.restart or self.all_processes or self.processing)
 
     def describe(self) -> str:
         if not self.keys:
@@ -65,6 +68,7 @@ class ConfigChange:
             parts = [f"{name} process restarts" for name in sorted(self.restart)]
             parts += ["the scan restarts"] if self.scan else []
             parts += ["applied live"] if self.live else []
+            parts += ["the live processor is reconfigured"] if self.processing else []
             what = ", ".join(parts) or "applies at the next run"
         return f"{', '.join(self.keys)}: {what}"
 
@@ -94,6 +98,7 @@ def changes(old: RigConfig, new: RigConfig) -> ConfigChange:
         scan=SCAN in effects.values() or bool(restart),
         restart=frozenset(restart),
         all_processes=all_processes,
+        processing=PROCESSING in effects.values(),
     )
 
 

@@ -11,6 +11,10 @@ When a process dies the Supervisor stops the rest in order; before that, if it w
 the Pipeline drives every output of the board to its safe value itself (an NI output holds its
 last value when its task's process dies). On a fault the saver gets as long to write what the
 volume ring still holds as its measured speed needs, not a fixed time.
+
+The live processor's process is optional (``start_processor``, only when the operator runs a
+processor on its own core): it reads the frame ring latest-only, has a Supervisor of its own so
+its death never stops the rig, and is stopped first by ``close()``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 
 from lightsheet.app.planning import PIXEL_DTYPE, RingGeometry, frame_shape
 from lightsheet.app.planning import z_positions_um as planned_z
+from lightsheet.app.processor_process import ProcessorProcess, ProcessorRequest
 from lightsheet.config import RigConfig
 from lightsheet.hardware.daq.factory import BoardLink, create_board_link, drive_outputs_safe
 from lightsheet.processes.camera import CameraWorker
@@ -46,7 +51,7 @@ from lightsheet.processes.trigger import TriggerWorker
 from lightsheet.runtime.events import LoggedEvent
 from lightsheet.runtime.preview import PreviewBuffer
 from lightsheet.runtime.process_link import ProcessLink
-from lightsheet.runtime.ring import Ring, RingCounters
+from lightsheet.runtime.ring import Ring, RingCounters, RingSpec
 from lightsheet.runtime.status import StatusBoard
 from lightsheet.runtime.supervisor import Fault, Supervisor
 from lightsheet.runtime.worker import Worker
@@ -90,6 +95,8 @@ class Pipeline:
         self.links: dict[str, ProcessLink[Any, Any]] = {}
         self._board_sessions: tuple[str, ...] = ()  # what a dead scanner leaves on a server
         self.outputs_made_safe: dict[str, float] | None = None
+        self.processor: ProcessorProcess | None = None  # optional, started on demand
+        self._processor_state: dict[str, str] = {}
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -114,6 +121,7 @@ class Pipeline:
 
     def close(self) -> None:
         """Stop every process in order and release all shared memory. Safe to call twice."""
+        self.stop_processor()  # a reader of the frame ring only: first, so nothing waits on it
         if self.supervisor is not None:
             self.supervisor.stop()
         for link in self.links.values():
@@ -133,6 +141,22 @@ class Pipeline:
         log.info("restarting the %s process for its new settings", name)
         self.supervisor.replace(worker)
         self.links[name].rebind(worker)
+
+    def start_processor(self, request: ProcessorRequest) -> ProcessorProcess:
+        """Spawn the live processor's process (its result memory first); the rig is untouched."""
+        self.stop_processor()
+        process = ProcessorProcess(
+            request, self._frames.spec, self.status, self.log_dir, self.config.logging.level
+        )
+        process.start()
+        self.processor = process
+        return process
+
+    def stop_processor(self) -> None:
+        process, self.processor = self.processor, None
+        if process is not None:
+            process.stop()
+            self._processor_state = {"processor": "stopped"}  # (its light goes out, not away)
 
     def process_names(self) -> list[str]:
         names = ["scanner", "camera", "dispatcher", "saver"]
@@ -178,11 +202,16 @@ class Pipeline:
     def preview(self) -> PreviewBuffer:
         return self._preview
 
+    @property
+    def frames_spec(self) -> RingSpec:
+        """For a latest-only reader of the frame ring in this process (the inline processor)."""
+        return self._frames.spec
+
     def frame_ring_counters(self) -> RingCounters:
         return self._frames.counters()
 
     def status_values(self) -> dict[str, float]:
-        """Frame rate, drops, ring fill and saver throughput, for the status bar."""
+        """Frame rate, drops, ring fill and saver throughput, with or without a run."""
         counters = self._frames.counters()
         camera = self.status.section(CameraStatus)
         return {
@@ -201,10 +230,14 @@ class Pipeline:
         if self.supervisor is None:
             return {}
         workers = self.supervisor.workers.items()
-        return {name: w.pid for name, w in workers if w.pid is not None}
+        pids = {name: w.pid for name, w in workers if w.pid is not None}
+        return pids if self.processor is None else {**pids, **self.processor.pids()}
 
     def process_states(self) -> dict[str, str]:
-        return {} if self.supervisor is None else self.supervisor.states()
+        if self.supervisor is None:
+            return {}
+        states = {**self.supervisor.states(), **self._processor_state}
+        return states if self.processor is None else {**states, **self.processor.states()}
 
     # -- building -------------------------------------------------------------------------------
 

@@ -19,8 +19,11 @@ class Preview:
     kind: str  # "volume" | "frame"
 
 
-def latest_preview(buffer: PreviewBuffer) -> Preview | None:
-    """A copy of the newest image, or None before the first one (or when it was torn)."""
+def latest_preview(buffer: PreviewBuffer, newer_than: int | None = None) -> Preview | None:
+    """A copy of the newest image, or None before the first one (or when it was torn); with
+    ``newer_than`` (a ``Preview.seq``), None unless a newer image came (nothing is copied)."""
+    if newer_than is not None and buffer.sequence() == newer_than:
+        return None
     latest = buffer.read_latest()
     if latest is None:
         return None

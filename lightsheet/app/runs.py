@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lightsheet.app.errors import SessionError
 from lightsheet.app.modes import ModeMachine
 from lightsheet.app.pipeline import Pipeline
 from lightsheet.app.planning import (
@@ -285,3 +286,12 @@ class RunControl:
             saved = run.report.volumes_saved if run.report is not None else 0
             self.trigger.finish(run.run, saved)
         self._modes.give_back()
+
+
+def check_run_length(volumes: int | None, duration_s: float | None, ends_itself: bool) -> None:
+    """A run ends after ``volumes`` or ``duration_s`` (not both), or, with neither, when something
+    else ends it (the trigger device, the config's ``trigger.duration_s``)."""
+    if volumes is not None and duration_s is not None:
+        raise SessionError("give either a number of volumes or a duration, not both")
+    if volumes is None and duration_s is None and not ends_itself:
+        raise SessionError("give either a number of volumes or a duration")

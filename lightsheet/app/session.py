@@ -8,6 +8,7 @@ modes.py          the mode machine: paused, calibration, planar, volumetric; liv
 runs.py           Run (numbers of its own) and RunControl (start, stop, progress)
 config_change.py  what a new config needs: live, a new scan, new processes
 acquisition.py    one run from start to metadata, for the CLI and the GUI
+live_processing.py  the live processor (``Session.processing``): where it runs, its messages
 errors.py         SessionError (a failure) and SessionConfigError (bad input, exit 2)
 ```
 
@@ -32,10 +33,11 @@ from lightsheet.app.errors import (
     process_failures,
     refused_as_bad_input,
 )
+from lightsheet.app.live_processing import LiveProcessing
 from lightsheet.app.modes import MODES, SCAN_MODES, ModeMachine
 from lightsheet.app.pipeline import Pipeline
 from lightsheet.app.preview import Preview, latest_preview
-from lightsheet.app.runs import Progress, Run, RunControl
+from lightsheet.app.runs import Progress, Run, RunControl, check_run_length
 from lightsheet.app.scan_plan import calibration_outputs, scan_waveforms
 from lightsheet.app.trigger_link import TriggerLink, check_port
 from lightsheet.config import RigConfig
@@ -59,7 +61,7 @@ class Session:
     An acquisition runs in planar or volumetric (the current mode when it is one of those, else
     the config's ``scanning.mode``) and gives the rig back to the operator's mode afterwards.
     ``watch_preview`` says whether someone looks at the preview during a run (the GUI); nobody
-    does headless, so no volume is copied for it then.
+    does headless, so no volume is copied for it then. ``processing`` is the live processor.
     """
 
     def __init__(
@@ -82,6 +84,7 @@ class Session:
         self.watch_preview = False
         self.run: Run | None = None
         self._last_status: StatusBoard | None = None  # the counters of the closed pipeline
+        self.processing = LiveProcessing(config.processing)
 
     # -- what the config means now --------------------------------------------------------------
 
@@ -132,6 +135,7 @@ class Session:
             raise SessionConfigError(str(exc)) from None
         config = self.config
         self.waveforms(config.scanning.mode)
+        self.processing.prepare()
         if config.trigger.mode != "none":
             with refused_as_bad_input("trigger.port: "):
                 check_port(config.trigger)
@@ -150,12 +154,14 @@ class Session:
         self._modes.mode = self._mode
         self._modes.subtract_dark = self._dark_subtraction
         self._bind_trigger()
+        self.processing.attach(pipeline, lambda: self.planes_per_volume)
 
     def close(self) -> None:
         """Stop every process in order and release all shared memory. Safe to call twice."""
         if self._modes is not None:
             self._mode = self._modes.mode
             self._dark_subtraction = self._modes.subtract_dark
+        self.processing.detach()
         pipeline, self._pipeline = self._pipeline, None
         self._modes = self._runs = None
         if pipeline is not None:
@@ -214,6 +220,7 @@ class Session:
             scan_waveforms(config, scan)
             if config.trigger.mode != "none" and config.trigger != self.config.trigger:
                 check_port(config.trigger)
+        self.processing.configure(config.processing)  # refused, with nothing changed, first
         change = changes(self.config, config)
         self.config = config
         log.info("new config: %s", change.describe())
@@ -277,12 +284,8 @@ class Session:
     def latest_preview(self, newer_than: int | None = None) -> Preview | None:
         """The newest preview image (a copy), or None before the first one; with
         ``newer_than`` (a ``Preview.seq``), None unless a newer image came (nothing is copied)."""
-        if self._pipeline is None:
-            return None
-        buffer = self._pipeline.preview
-        if newer_than is not None and buffer.sequence() == newer_than:
-            return None
-        return latest_preview(buffer)
+        pipeline = self._pipeline
+        return None if pipeline is None else latest_preview(pipeline.preview, newer_than)
 
     def status_values(self) -> dict[str, float]:
         """Frame rate, drops, ring fill and saver throughput, with or without a run."""
@@ -303,16 +306,15 @@ class Session:
         assert runs is not None
         if self._acquiring():
             raise SessionError("an acquisition is already running")
-        if volumes is not None and duration_s is not None:
-            raise SessionError("give either a number of volumes or a duration, not both")
-        unbounded = volumes is None and duration_s is None
-        if unbounded and self._trigger is None and self.config.trigger.duration_s is None:
-            raise SessionError("give either a number of volumes or a duration")
+        ends_itself = self._trigger is not None or self.config.trigger.duration_s is not None
+        check_run_length(volumes, duration_s, ends_itself)
         scan = self.scan_mode
         if scan == "volumetric" and self.config.camera.trigger_mode == "internal":
             log.warning("camera free-runs (trigger_mode internal): planes follow the camera's "
                         "own clock, not the scan")  # fmt: skip
         run_id = self._next_number()
+        planes = planning.imaged_planes(self.config, scan)
+        self.processing.begin_run(run_id, Path(folder), planes, self.config.saving)
         with refused_as_bad_input(), process_failures():
             run = runs.start(run_id, Path(folder), scan, volumes, duration_s, attrs or {},
                              self.watch_preview)  # fmt: skip

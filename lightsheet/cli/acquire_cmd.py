@@ -18,6 +18,7 @@ from lightsheet.cli.exit_codes import ExitCode
 from lightsheet.cli.interrupts import deferred_interrupts, mark_interrupted, raise_interrupt
 from lightsheet.cli.logs_cmd import remember_run
 from lightsheet.cli.parser import UsageError, positive_float, positive_int
+from lightsheet.cli.processor_options import apply_processor_options, print_processed
 from lightsheet.cli.progress import ProgressLine, format_duration
 from lightsheet.cli.rig import load_rig
 from lightsheet.config import RigConfig
@@ -52,6 +53,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="external trigger: wait for the device's TRIGGER, or send ours (default: config)",
     )
     parser.add_argument("--port", help="trigger serial port or pyserial URL (default: config)")
+    parser.add_argument(
+        "--processor",
+        metavar="NAME",
+        help="live processor: background, flatfield, mean, max-projection, focus, "
+        "package.module:Class or file.py:Class (default: the config's processing.name)",
+    )
+    parser.add_argument(
+        "--processor-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting of the processor (repeat for several), e.g. frames=8",
+    )
+    parser.add_argument(
+        "--save-processed",
+        action="store_true",
+        help="also save the processor's results into the run (/processed/NAME in dataset.h5)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier run in --out")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     parser.set_defaults(run=run)
@@ -62,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     if args.mode:
         config.scanning.mode = args.mode
     _apply_trigger_options(config, args)
+    apply_processor_options(config, args)
     no_amount = args.volumes is None and args.duration is None
     if no_amount and config.trigger.mode == "none" and config.trigger.duration_s is None:
         raise UsageError("give --volumes N or --duration SECONDS")
@@ -103,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
         if progress is not None:
             progress.close()
     _print_summary(outcome)
+    print_processed(outcome.folder)
     return _STATUS_EXIT[outcome.status]
 
 

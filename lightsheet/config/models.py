@@ -31,6 +31,7 @@ from lightsheet.config.daq_section import (
     DaqSimulationConfig,
     PiezoReadbackConfig,
 )
+from lightsheet.config.processing_section import ProcessingConfig
 from lightsheet.config.pydantic_issues import field_error
 from lightsheet.config.run_sections import (
     BuffersConfig,
@@ -62,6 +63,7 @@ __all__ = [
     "GenicamConfig",
     "LoggingConfig",
     "PiezoReadbackConfig",
+    "ProcessingConfig",
     "RigConfig",
     "RoiConfig",
     "SavingConfig",
@@ -100,6 +102,10 @@ class RigConfig(ConfigModel):
         default_factory=BuffersConfig, description="Shared-memory buffers between processes."
     )
     viewer: ViewerConfig = Field(default_factory=ViewerConfig, description="The live preview.")
+    processing: ProcessingConfig = Field(
+        default_factory=ProcessingConfig,
+        description="A live image processor while previewing and acquiring.",
+    )
     logging: LoggingConfig = Field(
         default_factory=LoggingConfig, description="Per-process log files."
     )

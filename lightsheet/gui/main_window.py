@@ -30,6 +30,7 @@ from lightsheet.gui.docks.calibration import CalibrationDock
 from lightsheet.gui.docks.camera import CameraDock
 from lightsheet.gui.docks.dark import DarkDock
 from lightsheet.gui.docks.mode import ModeDock
+from lightsheet.gui.docks.processing import ProcessingDock
 from lightsheet.gui.docks.saving import SavingDock
 from lightsheet.gui.docks.scanning import ScanningDock
 from lightsheet.gui.docks.trigger import TriggerDock
@@ -123,6 +124,7 @@ class MainWindow(QMainWindow):
         self.trigger_dock = TriggerDock(controller, self)
         self.view_dock = ViewDock(controller, self.preview, self)
         self.waveform_dock = self._wrap("Waveforms", self.scanning_dock.plot)
+        self.processing_dock = ProcessingDock(controller, self.viewer, self)
         self.logs = LogsView(controller.log_dir)
         self.logs_dock = self._wrap("Logs", self.logs)
         self.config_editor = ConfigEditor(controller, config_path)
@@ -132,7 +134,8 @@ class MainWindow(QMainWindow):
         self.layout_keeper.arrange(
             left=[[self.mode_dock], [self.camera_dock], [self.scanning_dock]],
             right=[[self.saving_dock], [self.view_dock, self.waveform_dock, self.trigger_dock,
-                                        self.calibration_dock, self.dark_dock]],
+                                        self.calibration_dock, self.dark_dock,
+                                        self.processing_dock]],
             bottom=[self.logs_dock, self.config_dock],
         )  # fmt: skip
         self.layout_keeper.follow_editor(self.config_dock, self.logs_dock)
@@ -147,7 +150,7 @@ class MainWindow(QMainWindow):
         return [
             self.mode_dock, self.camera_dock, self.scanning_dock, self.calibration_dock,
             self.dark_dock, self.saving_dock, self.view_dock, self.waveform_dock,
-            self.trigger_dock, self.logs_dock, self.config_dock,
+            self.trigger_dock, self.processing_dock, self.logs_dock, self.config_dock,
         ]  # fmt: skip
 
     def _connect(self) -> None:

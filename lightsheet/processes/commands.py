@@ -15,6 +15,10 @@ from typing import Any, Literal
 import numpy as np
 
 from lightsheet.config import CameraConfig
+from lightsheet.processing.engine import Failure
+from lightsheet.processing.processor_channel import ClearProcessor as ClearProcessor
+from lightsheet.processing.processor_channel import PipeMessage as PipeMessage
+from lightsheet.processing.processor_channel import ReplaceProcessor as ReplaceProcessor
 
 # -- camera -----------------------------------------------------------------------------------
 
@@ -192,3 +196,46 @@ class FinishTrigger:
 
     run: int
     volumes_saved: int
+
+
+
+# -- processor --------------------------------------------------------------------------------
+# Its one-shot commands are the mirror messages (``update_settings``, ``pipe_message``, a
+# processor cleared), applied in the order they were made, and the saving of a run's results;
+# its notice is a processor that raised (``ProcessorFailed``: where, traceback, what was done).
+
+
+@dataclass(frozen=True)
+class ProcessorState:
+    """Process frames or not, and the planes per volume of what the rig scans now."""
+
+    enabled: bool
+    planes: int
+
+    def summary(self) -> str:
+        return f"ProcessorState({'on' if self.enabled else 'off'}, {self.planes} plane(s))"
+
+
+@dataclass(frozen=True)
+class SaveProcessed:
+    """Save every result of run ``run`` into ``out_dir`` (``/processed/<name>``)."""
+
+    run: int
+    out_dir: str
+    planes: int
+    chunk_bytes: int  # a chunk file is completed at this size ...
+    chunk_seconds: float  # ... or once its first result is this old
+
+
+@dataclass(frozen=True)
+class FinishProcessed:
+    """Run ``run`` is closed after ``frames_acquired`` frames: the frames after the last one
+    processed are recorded as not processed and the files completed; answered with a
+    ``ProcessedSummary``."""
+
+    run: int
+    frames_acquired: int
+
+
+ProcessorFailed = Failure  # the notice of a processor that raised
+ProcessorCommand = ReplaceProcessor | PipeMessage | ClearProcessor | SaveProcessed | FinishProcessed

@@ -58,4 +58,22 @@ class TriggerStatus(StatusSection):
     invalid_lines = count("lines that were not valid protocol")
 
 
-SCHEMAS = (CameraStatus, ScannerStatus, DispatcherStatus, SaverStatus, TriggerStatus)
+class ProcessorStatus(StatusSection):
+    """Written by the live processor, in its own process or in a thread of the main process."""
+
+    prefix = "processor"
+    state = count("0 off (no processor or disabled), 1 running, 2 switched off after raising")
+    version = count("settings version the processor runs with")
+    frames = count("frames processed since the processor started")
+    skipped = count("frames not processed, by frame id, between the first and last processed")
+    results = count("results produced")
+    errors = count("times the processor raised")
+    restarts = count("times it was rebuilt after raising (on_error: restart)")
+    fps = level("frames processed per second over the last second")
+    last_frame_id = count("id of the newest frame processed (-1: none)", initial=-1)
+    latency_ms = level("frame arrival to result ready, newest result (milliseconds)")
+
+
+SCHEMAS = (
+    CameraStatus, ScannerStatus, DispatcherStatus, SaverStatus, TriggerStatus, ProcessorStatus,
+)

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 from setproctitle import setproctitle
 
+from lightsheet.runtime import reaping
 from lightsheet.runtime.channels import LoggedQueue, SettingsChannel
 from lightsheet.runtime.commands import (
     DEFERRED,
@@ -168,7 +169,7 @@ class Worker(abc.ABC):
         # Ctrl-C must neither cut the child's start-up data short nor hit an interpreter that
         # is still importing (the main process decides): see runtime.ctrl_c.
         with ctrl_c_held():
-            process.start()
+            reaping.start(process)
         self.__process = process
 
     def request_stop(self) -> None:
@@ -196,23 +197,21 @@ class Worker(abc.ABC):
 
     @property
     def exitcode(self) -> int | None:
-        return None if self.__process is None else self.__process.exitcode
+        return None if self.__process is None else reaping.exitcode(self.__process)
 
     def is_alive(self) -> bool:
-        return self.__process is not None and self.__process.is_alive()
+        return self.__process is not None and reaping.is_alive(self.__process)
 
     def join(self, timeout: float | None = None) -> bool:
-        """Wait for the process to end; True when it has."""
-        process = self._process()
-        process.join(timeout)
-        return process.exitcode is not None
+        """Wait for the process to end; True when it has (any thread may ask: runtime.reaping)."""
+        return reaping.join(self._process(), timeout)
 
     def terminate(self) -> None:
         """SIGTERM: the child unwinds its setup or step and still runs teardown."""
-        self._process().terminate()
+        reaping.send_signal(self._process(), kill=False)
 
     def kill(self) -> None:
-        self._process().kill()
+        reaping.send_signal(self._process(), kill=True)
 
     @property
     def phase(self) -> Phase:

@@ -109,7 +109,17 @@ def start_host(kind: str, feed: FrameFeed, processor, tmp_path: Path, shared_mem
 def lock_step(feed, host, status, mirror, count: int) -> list[Result]:
     """Frames one at a time, each processed before the next; a message halfway through."""
     results: list[Result] = []
-    last = -1
+
+    def collected() -> int:
+        if isinstance(host.results, ResultRing):
+            got = host.results.read_latest(results[-1].seq if results else -1)
+            while got is not None:
+                results.append(got)
+                got = host.results.read_latest(got.seq)
+        else:
+            results.extend(host.results.take_all())
+        return len(results)
+
     for k in range(count):
         if k == count // 2:  # applied before the next frame (frames and messages are not
             # ordered with each other: the frame ring is shared memory, messages a queue)
@@ -118,14 +128,8 @@ def lock_step(feed, host, status, mirror, count: int) -> list[Result]:
             host.post(message).wait(30)
         feed.frame(1, k)
         wait_until(lambda k=k: status.last_frame_id == k, 30, f"frame {k} processed")
-        if isinstance(host.results, ResultRing):
-            got = host.results.read_latest(last)
-            while got is not None:
-                results.append(got)
-                last = got.seq
-                got = host.results.read_latest(last)
-        else:
-            results += host.results.take_all()
+        # A result is counted when sent; through a process's queue it arrives a moment later.
+        wait_until(lambda: collected() >= status.results, 30, f"the results of frame {k}")
     return results
 
 

@@ -21,7 +21,8 @@ from lightsheet.processing.shared_array import (
     create_shared_array,
     memory_room,
 )
-from lightsheet.runtime.shm import SHM_DIR, list_blocks
+from lightsheet.runtime.shm import SHM_DIR
+from tests.processing.conftest import our_blocks
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,12 +30,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_an_array_larger_than_free_memory_is_refused_with_the_sizes():
     too_big = sum(memory_room()) // 4 + 2**30  # 4-byte items: more than RAM and /dev/shm
-    before = list_blocks()
+    before = our_blocks()  # (another test process may make and remove blocks meanwhile)
     with pytest.raises(NotEnoughMemory) as caught:
         create_shared_array((too_big,), np.float32, "stack")
     message = str(caught.value)
     assert "does not fit" in message and "RAM available" in message and str(SHM_DIR) in message
-    assert list_blocks() == before  # nothing was created
+    assert our_blocks() == before  # nothing was created
 
 
 def test_the_block_goes_when_the_with_ends_even_on_an_error():

@@ -7,6 +7,7 @@ directly instead of inferring it from timing.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import threading
 from typing import Any
 
@@ -15,7 +16,9 @@ from lightsheet.runtime.events import LoggedEvent
 from lightsheet.runtime.shm import create_block, release_block
 from lightsheet.runtime.worker import Worker
 
-PURPOSE = "rtest"  # shared-memory purpose of every block these workers own
+# Shared-memory purpose of every block these workers own; one per pytest-xdist worker, so that
+# the leftover checks of two test processes running side by side do not see each other's blocks.
+PURPOSE = "rtest" + os.environ.get("PYTEST_XDIST_WORKER", "")
 
 
 class BlockWorker(Worker):

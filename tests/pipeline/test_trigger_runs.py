@@ -160,10 +160,14 @@ def test_garbage_from_the_device_never_stops_a_run(
         def one_run(before: bytes, during: list[bytes]) -> None:
             # Everything but the two commands that rightly change a run: TRIGGER while armed
             # and ABORT.
+            # Bytes still on their way when the run arms would run into the device's TRIGGER
+            # line (no newline ends them): arming discards only what has arrived.
             device.send(without(before, b"TRIGGER", b"ABORT"))
+            assert device.wait_sent(10)
             folder = prepare_run_folder(tmp_path / f"run{next(counter)}", overwrite=False)
             acquisition = Acquisition(session, folder, volumes=2)
             acquisition.start()
+            assert device.wait_for_line(b"STARTED", 30) is not None  # the run is on
             device.send(without(b"".join(during), b"ABORT"))
             wait_until(lambda: acquisition.poll() and acquisition.ended, 30, "the run to end")
             outcome = acquisition.finish()

@@ -68,6 +68,8 @@ def test_children_exit_by_themselves_when_main_is_killed(tmp_path: Path) -> None
 
     # The block the killed main process owned is still there; the next start-up removes it
     # (with the block the hung saver could not release, unless its resource tracker got it).
-    assert info["block"] in list_blocks()
-    assert info["block"] in remove_stale_blocks()
+    # Another test process's start-up may have been that next one already (`make test` runs two).
+    alone = os.environ.get("PYTEST_XDIST_WORKER") is None
+    assert info["block"] in remove_stale_blocks() or not alone
+    assert info["block"] not in list_blocks()
     assert_no_leftovers(family)

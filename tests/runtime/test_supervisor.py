@@ -16,7 +16,7 @@ from lightsheet.runtime.shm import remove_stale_blocks
 from lightsheet.runtime.supervisor import Fault, Supervisor
 from lightsheet.runtime.worker import Worker
 from tests.runtime.procs import assert_no_leftovers, is_gone, wait_until, worker_blocks
-from tests.runtime.workers import BlockWorker, FailingWorker, HangingWorker, StuckWorker
+from tests.runtime.workers import PURPOSE, BlockWorker, FailingWorker, HangingWorker, StuckWorker
 
 STOP_ORDER = ["scanner", "camera", "dispatcher", "saver"]
 # Generous: on a loaded CI machine a healthy child may be descheduled for a while.
@@ -104,7 +104,7 @@ def test_sigkill_of_a_worker_is_reported_within_a_second(tmp_path: Path) -> None
         wait_until(lambda pid=pid: is_gone(pid), timeout=5)
 
     # A SIGKILLed owner could not unlink its block: the next start-up removes it.
-    stale = f"lightsheet-{camera.pid}-rtest-camera"
+    stale = f"lightsheet-{camera.pid}-{PURPOSE}-camera"
     if stale in worker_blocks():
         assert stale in remove_stale_blocks()
         # The dead child had registered it with this process's resource tracker.

@@ -261,7 +261,9 @@ def run_once(
             sampler.set_names({pid: name for name, pid in session.process_pids().items()})
             reaper.start()
             try:
-                closed_at = _acquire(session, folder, volumes, seconds, sampler, options, result)
+                closed_at = _acquire(
+                    session, folder, volumes, seconds, sampler, options, result, reaper
+                )
             finally:
                 sampler.stop()  # once a process exits, shared pages would look like growth
     except SessionError as exc:
@@ -296,6 +298,7 @@ def _acquire(
     sampler: MemorySampler,
     options: RunOptions,
     result: RateResult,
+    reaper: ChunkReaper,
 ) -> float:
     """Run to the saver's close and return when that was (time.time()); fills the CPU,
     preview and profile figures of `result`."""
@@ -340,6 +343,7 @@ def _acquire(
             watcher.stop()
         if profiler is not None:
             result.profile = profiler.finish()
+        reaper.pause()
         acquisition.finish()
     if watcher is not None:
         result.preview = {"watcher": watcher}  # turned into figures once the table is read

@@ -105,11 +105,16 @@ class ChunkReaper:
         self._thread = threading.Thread(target=self._loop, name="chunk-reaper", daemon=True)
         self._thread.start()
 
-    def finish(self) -> ReapStats:
-        """Stop watching and check what is left (call once the run's files are closed)."""
+    def pause(self) -> None:
+        """Stop deleting: `Acquisition.finish` reads the run's files, which must stay put."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+            self._thread = None
+
+    def finish(self) -> ReapStats:
+        """Stop watching and check what is left (call once the run's files are closed)."""
+        self.pause()
         self._sweep()
         return self.stats
 

@@ -108,7 +108,7 @@ def soak_once(folder: Path, rate: float, minutes: float, interval_s: float) -> d
     try:
         with Session(config, log_dir=run_dir / "logs") as session:
             reaper.start()
-            outcome = _run(session, run_dir, minutes, interval_s, samples)
+            outcome = _run(session, run_dir, minutes, interval_s, samples, reaper)
     except SessionError as exc:
         problems.append(f"session failed: {exc}")
     finally:
@@ -124,7 +124,7 @@ def soak_once(folder: Path, rate: float, minutes: float, interval_s: float) -> d
 
 
 def _run(session: Session, run_dir: Path, minutes: float, interval_s: float,
-         samples: list[dict[str, Any]]) -> Outcome:  # fmt: skip
+         samples: list[dict[str, Any]], reaper: ChunkReaper) -> Outcome:  # fmt: skip
     pids = session.process_pids()
     acquisition = Acquisition(session, run_dir, duration_s=minutes * 60,
                               extra_metadata={"benchmark": "soak"})  # fmt: skip
@@ -144,6 +144,7 @@ def _run(session: Session, run_dir: Path, minutes: float, interval_s: float,
         acquisition.interrupt("interrupted")
         raise
     finally:
+        reaper.pause()  # the files stay while finish() reads them
         outcome = acquisition.finish()
     return outcome
 

@@ -53,21 +53,12 @@ class PlaneAlignment:
         return self.measured_um - self.commanded_um
 
 
-def camera_planes(config: RigConfig, mode: str) -> list[float]:
-    """The planes a camera process was given for ``mode`` (they size the simulated sample)."""
-    scanning = config.scanning
-    if mode == "planar":
-        return [scanning.planar_z_um]
-    planes = scanning.z_positions_um()
-    return planes[scanning.skip_planes_start : len(planes) - scanning.skip_planes_end]
-
-
 def references(config: RigConfig, run_mode: str) -> list[tuple[str, Renderer]]:
     """The sample a run may have imaged: built for the run's mode and for the config's (a GUI
     session sizes its sample when it starts, which may have been in the other mode)."""
     found = []
     for mode in dict.fromkeys((run_mode, config.scanning.mode)):
-        render = sample_reference(config.camera, camera_planes(config, mode))
+        render = sample_reference(config.camera, config.scanning.imaged_z_um(mode))
         if render is None:
             return []
         seed = config.camera.simulated.seed

@@ -36,11 +36,7 @@ def imaged_planes(config: RigConfig, mode: str) -> int:
 
 def z_positions_um(config: RigConfig, mode: str) -> list[float]:
     """The z of each plane that is imaged (skipped planes are not)."""
-    scanning = config.scanning
-    if mode == "planar":
-        return [scanning.planar_z_um]
-    planes = scanning.z_positions_um()
-    return planes[scanning.skip_planes_start : len(planes) - scanning.skip_planes_end]
+    return config.scanning.imaged_z_um(mode)
 
 
 def free_running_fps(config: RigConfig) -> float:

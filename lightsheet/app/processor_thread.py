@@ -27,7 +27,7 @@ from lightsheet.runtime.commands import (
     Reply,
     log_cmd,
 )
-from lightsheet.runtime.process_link import ACK_TIMEOUT_S
+from lightsheet.runtime.process_link import ACK_TIMEOUT_S, Awaited
 from lightsheet.runtime.ring import Ring, RingSpec
 from lightsheet.runtime.status import StatusBoard
 
@@ -35,30 +35,17 @@ log = logging.getLogger("lightsheet.processor")
 _JOIN_S = 5.0
 
 
-class Answer:
+class Answer(Awaited):
     """The answer to one command sent to the thread (``done``, ``wait`` as ``Pending``'s)."""
 
     def __init__(self, envelope: Envelope) -> None:
+        super().__init__()
         self.envelope = envelope
-        self._done = threading.Event()
-        self._reply: Reply | None = None
-
-    def resolve(self, reply: Reply) -> None:
-        self._reply = reply
-        self._done.set()
-
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
 
     def wait(self, timeout_s: float = ACK_TIMEOUT_S) -> Any:
         if not self._done.wait(timeout_s):
             raise CommandFailed("processor", f"{self.envelope}: no answer within {timeout_s:g} s")
-        reply = self._reply
-        assert reply is not None
-        if not reply.ok:
-            raise CommandFailed("processor", f"{self.envelope} refused: {reply.reason}")
-        return reply.value
+        return self._value("processor", str(self.envelope))
 
 
 class ProcessorThread:

@@ -78,3 +78,10 @@ class ScanningConfig(ConfigModel):
             return [self.z_start_um]
         step = (self.z_end_um - self.z_start_um) / (self.n_planes - 1)
         return [self.z_start_um + index * step for index in range(self.n_planes)]
+
+    def imaged_z_um(self, mode: str) -> list[float]:
+        """The z of each plane imaged in ``mode`` (planar: one; skipped planes are not imaged)."""
+        if mode == "planar":
+            return [self.planar_z_um]
+        planes = self.z_positions_um()
+        return planes[self.skip_planes_start : len(planes) - self.skip_planes_end]

@@ -36,15 +36,10 @@ _POLL_S = 0.05
 _log = logging.getLogger("lightsheet.runtime.link")
 
 
-class Pending:
-    """One message awaiting its reply."""
+class Awaited:
+    """A reply that another thread delivers (a link's router, a processor thread)."""
 
-    def __init__(self, link: ProcessLink[Any, Any], seq: int, kind: MessageKind, what: str):
-        self.link = link
-        self.seq = seq
-        self.kind = kind
-        self.what = what
-        self.sent_at = time.monotonic()
+    def __init__(self) -> None:
         self._done = threading.Event()
         self._reply: Reply | None = None
 
@@ -55,6 +50,26 @@ class Pending:
     @property
     def done(self) -> bool:
         return self._done.is_set()
+
+    def _value(self, process: str, what: str) -> Any:
+        """The reply's value once it came; CommandFailed when it is a refusal."""
+        reply = self._reply
+        assert reply is not None
+        if not reply.ok:
+            raise CommandFailed(process, f"{what} refused: {reply.reason}")
+        return reply.value
+
+
+class Pending(Awaited):
+    """One message awaiting its reply from a worker process."""
+
+    def __init__(self, link: ProcessLink[Any, Any], seq: int, kind: MessageKind, what: str):
+        super().__init__()
+        self.link = link
+        self.seq = seq
+        self.kind = kind
+        self.what = what
+        self.sent_at = time.monotonic()
 
     def wait(self, timeout_s: float = ACK_TIMEOUT_S) -> Any:
         """The reply's value; CommandFailed on a refusal, a fault or no answer in time."""
@@ -68,11 +83,7 @@ class Pending:
                 raise CommandFailed(
                     link.name, f"{self.what}: no answer within {timeout_s:g} s (#{self.seq})"
                 )
-        reply = self._reply
-        assert reply is not None
-        if not reply.ok:
-            raise CommandFailed(link.name, f"{self.what} refused: {reply.reason}")
-        return reply.value
+        return self._value(link.name, self.what)
 
 
 class ProcessLink(Generic[StateT, CommandT]):

@@ -188,8 +188,9 @@ class Supervisor:
                     fault = Fault(worker.name, reason, worker.exitcode, time.time())
                     break
                 if exited:
-                    with self._lock:
-                        if self._workers.get(worker.name) is worker:
+                    with self._lock:  # not when stop() ended it meanwhile (it says so itself)
+                        mine = self._workers.get(worker.name) is worker
+                        if mine and self._states[worker.name] == RUNNING:
                             self._states[worker.name] = STOPPED
                             _log.info("%s stopped by itself", worker.name)
             if fault is not None:

@@ -60,9 +60,10 @@ COMPRESSED_STEPS = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0)  # times the disk'
 # reads into) and the write into the file, counted by reading the code path:
 #   dispatcher: copy_frame(), ring slot -> volume slot, dark subtraction in the same pass  1
 #   saver, none: H5Dwrite_chunk straight from the volume slot (write(2) into the file)      0
-#   saver, blosc: H5Dwrite gathers the plane into HDF5's chunk buffer, then the filter      1
+#   saver, blosc: Blosc2 reads the plane in the volume slot and writes its compressed
+#     frame (a third of the bytes), which H5Dwrite_chunk writes as it is                   0
 #   preview watched: each published volume copied into the preview buffer (<= preview_hz)  +1
-COPIES_BY_CODE = {"none": 1, "blosc-lz4": 2, "blosc-zstd": 2}
+COPIES_BY_CODE = {"none": 1, "blosc-lz4": 1, "blosc-zstd": 1}
 
 
 def ramp(folder: Path, rates: list[float], seconds: float, refine: int,

@@ -65,7 +65,7 @@ _RUN_ATTRS = (
     "compression",
     "compression_level",
 )
-_INDEX_ATTRS = ("volumes", "chunk_files")
+_INDEX_ATTRS = ("volumes", "chunk_files")  # reserved names of dataset.h5
 WRITER_ATTRS = frozenset(_RUN_ATTRS + _INDEX_ATTRS)  # set by the writer, never taken from a caller
 _FRAMES_ROWS_PER_HDF5_CHUNK = 1024
 __all__ = ["FRAMES_DTYPE", "WRITER_ATTRS", "ChunkWriter", "volumes_per_chunk"]

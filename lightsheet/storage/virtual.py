@@ -25,6 +25,7 @@ CHUNKS_DIR = "chunks"
 DATA = "data"
 FRAMES = "frames"
 WAVEFORMS = "waveforms"
+CHUNK_FILES = "chunk_files"  # the names of the chunk files mapped, in volume order
 # Root attributes that describe one chunk file rather than the whole run.
 CHUNK_ATTRS = ("chunk_index", "first_volume", "volumes")
 _log = logging.getLogger(__name__)
@@ -86,8 +87,10 @@ def write_dataset_file(
         out.create_virtual_dataset(FRAMES, frames)
         out.attrs.update(attrs)
         out.attrs["volumes"] = total
-        out.attrs["chunk_files"] = np.array(
-            [chunk.name for chunk in chunks], dtype=h5py.string_dtype()
+        # A dataset, not an attribute: an attribute must fit the object header (64 kB), which
+        # the names of some 4000 chunks (a 30-minute run of one-volume chunks) do not.
+        out.create_dataset(
+            CHUNK_FILES, data=np.array([chunk.name for chunk in chunks], dtype=h5py.string_dtype())
         )
         if chunks:
             with h5py.File(run_dir / CHUNKS_DIR / chunks[0].name, "r") as first:

@@ -251,7 +251,7 @@ def test_attrs_and_waveforms_are_stored_in_chunks_and_dataset(tmp_path):
             assert list(stored_file.attrs["volume_shape"]) == list(SHAPE)
             np.testing.assert_array_equal(stored_file["waveforms/channels/galvo"][...], galvo)
     with h5py.File(tmp_path / "dataset.h5", "r") as index:
-        assert list(index.attrs["chunk_files"]) == ["chunk-000000.h5", "chunk-000001.h5"]
+        assert list(index["chunk_files"].asstr()[...]) == ["chunk-000000.h5", "chunk-000001.h5"]
         assert index.attrs["volumes"] == 3
 
 

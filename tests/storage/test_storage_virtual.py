@@ -110,3 +110,15 @@ def test_chunks_that_do_not_follow_each_other_are_refused(tmp_path):
     with pytest.raises(ValueError, match="follow"):
         write_dataset_file(tmp_path, records, SHAPE, np.dtype(np.uint16), FRAMES_DTYPE, {})
     assert_run_reads_back(tmp_path, count=4)  # the previous dataset.h5 is untouched
+
+
+def test_an_index_over_thousands_of_chunks_is_written(tmp_path):
+    # A 30-minute run at 72 frames/s makes 4110 one-volume chunks; the list of their names no
+    # longer fits an HDF5 attribute (64 kB in the object header) and the saver failed on it.
+    write_run(tmp_path, count=1, per_chunk=1)  # the first chunk is real (waveforms come from it)
+    records = [ChunkRecord(f"chunk-{i:06d}.h5", i, 1) for i in range(5000)]
+    write_dataset_file(tmp_path, records, SHAPE, np.dtype(np.uint16), FRAMES_DTYPE, {})
+    with h5py.File(tmp_path / "dataset.h5", "r") as index:
+        assert index["data"].shape == (5000, *SHAPE)
+        assert list(index["chunk_files"].asstr()[...]) == [r.name for r in records]
+        assert index.attrs["volumes"] == 5000

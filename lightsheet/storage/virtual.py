@@ -19,6 +19,7 @@ import hdf5plugin  # noqa: F401  (registers the Blosc filter that compressed chu
 import numpy as np
 
 from lightsheet.storage.durable import partial_path, publish
+from lightsheet.storage.heap import return_freed_memory
 
 DATASET_FILE = "dataset.h5"
 CHUNKS_DIR = "chunks"
@@ -97,6 +98,8 @@ def write_dataset_file(
                 if WAVEFORMS in first:
                     first.copy(first[WAVEFORMS], out, WAVEFORMS)
     publish(partial, final)
+    del data, frames
+    return_freed_memory()  # the layouts' O(chunks) objects, freed but kept by the heap
     _log.debug("%s indexes %d volumes in %d chunk files", final, total, len(chunks))
     return final
 

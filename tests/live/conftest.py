@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.live.helpers import children
+from tests.gui.conftest import children
 from tests.pipeline.rigs import our_blocks
 from tests.waiting import wait_until
 

@@ -3,10 +3,7 @@ ring fed from the test, standing in for the camera and the dispatcher."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
-import psutil
 
 from lightsheet.processes.frames import FRAME_META, KIND_END, KIND_FRAME
 from lightsheet.processing.processors import ImageProcessor
@@ -149,18 +146,3 @@ class Fragile(ImageProcessor):
         if self._frames == self.fail_at:
             raise ZeroDivisionError(f"fragile gave up on its frame number {self._frames}")
         return frame.astype(np.float32) * 2
-
-
-def children() -> list[str]:
-    """Live processes this test process started (the resource tracker aside)."""
-    alive = []
-    for child in psutil.Process(os.getpid()).children(recursive=True):
-        try:
-            if child.status() == psutil.STATUS_ZOMBIE:
-                continue
-            command = " ".join(child.cmdline())
-        except psutil.NoSuchProcess:
-            continue
-        if "resource_tracker" not in command:
-            alive.append(f"{child.pid} {command}")
-    return alive

@@ -25,6 +25,7 @@ from a file unpickles in the processor process as it does in the main one.
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import importlib
 import importlib.util
@@ -54,18 +55,19 @@ class ProcessorSpecError(ValueError):
     """A processor name that resolves to no processor class, or a setting it does not have."""
 
 
-class ImageProcessor:
-    """Base of every live processor; see the module docstring for the contract."""
+class ImageProcessor(abc.ABC):
+    """Base of every live processor; see the module docstring for the contract. A subclass
+    without ``process`` cannot be made (refused when it is named, not at its first frame)."""
 
     name: ClassVar[str] = ""  # the saved dataset's name; default: the class name in lower case
     # Optional (low, high) bounds of numeric settings, for the GUI's widgets.
     ranges: ClassVar[dict[str, tuple[float, float]]] = {}
 
+    @abc.abstractmethod
     def process(self, frame: np.ndarray) -> np.ndarray | float | None:
         """The result of one frame (an image or a number), or None for no result."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement process(frame)")
 
-    def begin_volume(self, volume: int) -> None:
+    def begin_volume(self, volume: int) -> None:  # noqa: B027 (optional hook)
         """Called before the first frame of volume ``volume`` that is processed."""
 
     def end_volume(self, volume: int) -> np.ndarray | float | None:

@@ -9,13 +9,17 @@ The contract is the shipped ``CameraContract``, run against the Fake camera and 
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from lightsheet.hardware.camera.genicam import GenicamCamera
+from lightsheet.hardware.camera.genicam_stream import GIGE_SOCKET_FRAMES
 from lightsheet.hardware.camera.protocol import Camera, CameraError, FrameInfo
 from lightsheet.testing.camera_contract import CameraContract
 from tests.hardware.aravis_sim import LOOPBACK, fake_pattern, gige_simulator, stream_id_of
@@ -89,6 +93,42 @@ def test_stop_ends_a_blocked_read_on_the_network_path(gige: None) -> None:
     assert results == [None]
 
 
+def udp_receive_buffers() -> list[int]:
+    """SO_RCVBUF of every UDP socket this process holds (Aravis's included), as the kernel
+    reports it: twice what was asked, capped at twice net.core.rmem_max."""
+    sizes = []
+    for fd_link in Path("/proc/self/fd").iterdir():
+        try:
+            if not os.readlink(fd_link).startswith("socket:"):
+                continue
+            with socket.socket(fileno=os.dup(int(fd_link.name))) as sock:
+                if sock.type == socket.SOCK_DGRAM:
+                    sizes.append(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+        except OSError:
+            continue  # closed since the listing
+    return sizes
+
+
+def test_the_stream_socket_holds_several_frames_for_a_delayed_receiver(gige: None) -> None:
+    """A frame is a burst of packets; what does not fit the socket while Aravis's receiver thread
+    waits for a core is dropped. Aravis's "auto" sizing holds one frame, and shrinks small
+    frames' sockets below the kernel's default (a first frame lost on a busy CI machine)."""
+    cap = int(Path("/proc/sys/net/core/rmem_max").read_text())
+    with gige_camera(pixel_format="Mono16") as camera:
+        camera.set_roi(0, 0, 256, 256)
+        frame_bytes = 256 * 256 * 2
+        views = [np.zeros(camera.frame_shape, np.uint16) for _ in range(4)]
+        for index, view in enumerate(views):
+            camera.queue_view(view, index)
+        camera.start()
+        try:
+            assert camera.next_filled(READ_TIMEOUT_S) is not None  # the socket is sized by now
+            largest = max(udp_receive_buffers())
+        finally:
+            camera.stop()
+    assert largest >= 2 * min(GIGE_SOCKET_FRAMES * frame_bytes, cap)
+
+
 # -- the test image, frame ids, no drops ----------------------------------------------------------
 
 
@@ -133,7 +173,9 @@ def test_frames_received_into_views_equal_the_test_pattern_without_drops(
     if make is gige_camera:
         request.getfixturevalue("gige")
     with make(pixel_format="Mono16") as camera:
-        camera.set_roi(0, 0, 512, 512)
+        # 128 KB frames: the first one, which comes before Aravis sizes the stream socket, fits
+        # the kernel's default socket buffer even while the receiver thread waits for a core.
+        camera.set_roi(0, 0, 256, 256)
         camera.set_exposure_ms(10.0)  # 100 frames/s, and the image's scale is exactly 1
         frames = read_views(camera, 150)  # the simulator's 16-bit ids wrap within these
         assert camera.lost_while_reading == 0

@@ -31,7 +31,7 @@ from tests.waiting import wait_until
 
 PLANES = 10
 VOLUMES = 12  # 120 frames at 100 frames/s: the simulator's 16-bit block ids wrap in the run
-SIZE = 512
+SIZE = 256  # 128 KB frames: the first, before Aravis sizes the socket, fits the default
 
 
 def genicam_rig(device: str = LOOPBACK) -> RigConfig:

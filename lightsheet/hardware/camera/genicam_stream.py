@@ -8,8 +8,10 @@ would copy, so frames are read through numpy views of that same memory.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,11 +20,19 @@ from lightsheet.hardware.camera.aravis import abandon
 from lightsheet.hardware.camera.frame_ids import FrameCounter
 from lightsheet.hardware.camera.protocol import CameraError, FrameInfo, LostFrame
 
+_log = logging.getLogger(__name__)
+
 POP_SLICE_S = 0.05  # a blocked read notices stop() and a lost camera within this
-# GigE Vision: the socket holds a whole frame (Aravis's default is the kernel's ~200 KB, so a busy
-# machine drops packets of any frame larger than that), and a frame is given up as incomplete
-# only after 0.5 s instead of 0.1 s, so a receiver thread the scheduler delays loses nothing.
+# GigE Vision: the camera sends each frame as one burst of packets, and the kernel drops what does
+# not fit the stream socket while Aravis's receiver thread waits for a core. The socket holds
+# GIGE_SOCKET_FRAMES frames (Aravis's "auto" holds one, and shrinks it below the kernel's default
+# for small frames), and a frame is given up as incomplete only after 0.5 s instead of 0.1 s, so
+# a receiver thread the scheduler delays loses nothing. The kernel caps the socket at
+# net.core.rmem_max; Aravis sizes it when the first frame's leader arrives, so a first frame
+# larger than the kernel's default (rmem_default) still needs the receiver to keep up.
+GIGE_SOCKET_FRAMES = 8
 GIGE_FRAME_RETENTION_US = 500_000
+RMEM_MAX = Path("/proc/sys/net/core/rmem_max")
 GVSP_ID_SPAN = 0xFFFF  # GigE Vision 1.x block ids run 1..65535 and skip 0 when they wrap
 
 
@@ -80,7 +90,9 @@ class FramePool:
 class StreamRun:
     """The stream of one start: push buffers, pop them in order, turn them into FrameInfo."""
 
-    def __init__(self, aravis: Any, camera: Any, lost_signal: threading.Event) -> None:
+    def __init__(
+        self, aravis: Any, camera: Any, lost_signal: threading.Event, frame_bytes: int
+    ) -> None:
         try:
             self._stream = camera.create_stream(None, None)
         except Exception as exc:
@@ -91,7 +103,10 @@ class StreamRun:
         # its ids; every other stream's ids jump, which FrameCounter counts already.
         self._counts_underruns = isinstance(self._stream, aravis.FakeStream)
         if isinstance(self._stream, aravis.GvStream):
-            self._stream.set_property("socket-buffer", aravis.GvStreamSocketBuffer.AUTO)
+            socket_bytes = min(GIGE_SOCKET_FRAMES * frame_bytes, 2**31 - 1)
+            self._stream.set_property("socket-buffer", aravis.GvStreamSocketBuffer.FIXED)
+            self._stream.set_property("socket-buffer-size", socket_bytes)
+            warn_if_socket_capped(frame_bytes)
             self._stream.set_property("frame-retention", GIGE_FRAME_RETENTION_US)
         self.counter = FrameCounter(wrap=GVSP_ID_SPAN)
         self.failed = 0  # buffers that came back incomplete
@@ -144,6 +159,24 @@ class StreamRun:
         stream, self._stream = self._stream, None
         if not reachable:
             abandon(stream)
+
+
+def warn_if_socket_capped(frame_bytes: int) -> None:
+    """Say so when the kernel will not let the stream socket hold two frames: then a receiver
+    thread delayed by one frame period loses packets, and only the operator can raise the cap."""
+    try:
+        cap = int(RMEM_MAX.read_text())
+    except (OSError, ValueError):
+        return  # not Linux, or /proc unreadable: nothing to say
+    if cap < 2 * frame_bytes:
+        _log.warning(
+            "genicam: the kernel caps socket buffers at %d bytes (net.core.rmem_max), under two "
+            "%d-byte frames; a busy machine will drop packets: raise it, e.g. "
+            "`sysctl -w net.core.rmem_max=%d`",
+            cap,
+            frame_bytes,
+            GIGE_SOCKET_FRAMES * frame_bytes,
+        )
 
 
 def _text(exc: BaseException) -> str:

@@ -61,9 +61,7 @@ def write_dataset_file(
     """
     run_dir = Path(run_dir)
     planes = volume_shape[0]
-    total = sum(chunk.volumes for chunk in chunks)
-    data = h5py.VirtualLayout((total, *volume_shape), dtype)
-    frames = h5py.VirtualLayout((total * planes,), frames_dtype)
+    spans = []  # (source file, first volume, volumes)
     start = 0
     for chunk in chunks:
         if chunk.first_volume != start:
@@ -71,21 +69,17 @@ def write_dataset_file(
                 f"{chunk.name} starts at volume {chunk.first_volume}, expected {start}: "
                 "chunk files must follow each other"
             )
-        source = f"{CHUNKS_DIR}/{chunk.name}"
-        stop = start + chunk.volumes
-        data[start:stop] = h5py.VirtualSource(
-            source, DATA, shape=(chunk.volumes, *volume_shape), dtype=dtype
-        )
-        frames[start * planes : stop * planes] = h5py.VirtualSource(
-            source, FRAMES, shape=(chunk.volumes * planes,), dtype=frames_dtype
-        )
-        start = stop
+        spans.append((f"{CHUNKS_DIR}/{chunk.name}", start, chunk.volumes))
+        start += chunk.volumes
+    total = start
 
     final = run_dir / DATASET_FILE
     partial = partial_path(final)
     with h5py.File(partial, "w") as out:
-        out.create_virtual_dataset(DATA, data, fillvalue=0)
-        out.create_virtual_dataset(FRAMES, frames)
+        _create_virtual(out, DATA, spans, volume_shape, dtype, fillvalue=0)
+        _create_virtual(
+            out, FRAMES, [(f, s * planes, n * planes) for f, s, n in spans], (), frames_dtype
+        )
         out.attrs.update(attrs)
         out.attrs["volumes"] = total
         # A dataset, not an attribute: an attribute must fit the object header (64 kB), which
@@ -98,10 +92,48 @@ def write_dataset_file(
                 if WAVEFORMS in first:
                     first.copy(first[WAVEFORMS], out, WAVEFORMS)
     publish(partial, final)
-    del data, frames
-    return_freed_memory()  # the layouts' O(chunks) objects, freed but kept by the heap
+    del spans
+    return_freed_memory()  # the O(chunks) mapping objects, freed but kept by the heap
     _log.debug("%s indexes %d volumes in %d chunk files", final, total, len(chunks))
     return final
+
+
+def _create_virtual(
+    out: h5py.File,
+    name: str,
+    spans: Sequence[tuple[str, int, int]],
+    item_shape: tuple[int, ...],
+    dtype: np.dtype,
+    fillvalue: int | None = None,
+) -> None:
+    """A virtual dataset ``name`` whose rows [first, first + count) are dataset ``name`` of each
+    span's source file.
+
+    Built with h5py's low-level calls: ``VirtualLayout`` builds a high-level selection object
+    for every mapping, which made a rewrite cost 0.5 ms per chunk (2 s with 4000 chunks, longer
+    than the volume ring holds while the saver waits); here it is one hyperslab and one
+    ``H5Pset_virtual`` per chunk.
+    """
+    total = sum(count for _, _, count in spans)
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_layout(h5py.h5d.VIRTUAL)
+    if fillvalue is not None:
+        dcpl.set_fill_value(np.array([fillvalue], dtype))
+    zeros = (0,) * len(item_shape)
+    virtual_space = h5py.h5s.create_simple((total, *item_shape))
+    source_spaces: dict[int, Any] = {}  # by rows: chunks of a run mostly have the same size
+    dataset_name = name.encode()
+    for source, first, count in spans:
+        virtual_space.select_hyperslab((first, *zeros), (count, *item_shape))
+        if count not in source_spaces:
+            source_spaces[count] = h5py.h5s.create_simple((count, *item_shape))
+        dcpl.set_virtual(virtual_space, source.encode(), dataset_name, source_spaces[count])
+    if not spans:
+        virtual_space.select_none()
+    type_id = h5py.h5t.py_create(np.dtype(dtype), logical=True)
+    h5py.h5d.create(
+        out.id, dataset_name, type_id, h5py.h5s.create_simple((total, *item_shape)), dcpl=dcpl
+    )
 
 
 def complete_chunks(run_dir: str | Path) -> list[ChunkRecord]:

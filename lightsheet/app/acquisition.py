@@ -36,6 +36,7 @@ from lightsheet.storage.virtual import complete_chunks, rebuild_dataset
 log = logging.getLogger("lightsheet.acquisition")
 
 DRAIN_TIMEOUT_S = 60.0
+CAUSE_WAIT_S = 10.0  # a saver that cut a run off reports the fault that says why just after
 POLL_S = 0.1
 
 
@@ -154,6 +155,8 @@ class Acquisition:
         if not drained and session.fault is None:
             run.failure = f"saver: did not close the run's files within {self._drain_timeout_s:g} s"
             log.error("run %d: %s", run.run, run.failure)
+        if run.report is not None and not run.report.ended:
+            self._await_cause(run)
         stop_reason, status = self._how_it_ended(run)
         elapsed = time.monotonic() - run.started_monotonic
         if run.closed and session.fault is None:
@@ -176,6 +179,18 @@ class Acquisition:
             numbers.frames_saved,
         )  # fmt: skip
         return self.outcome
+
+    def _await_cause(self, run: Run) -> None:
+        """The saver closed the run without its end marker: it does so only on its way down (a
+        full disk, a run replaced before its end), and the fault that says why reaches the
+        session just after its report. Wait for it, bounded; a cut-off run is never completed.
+        """
+        deadline = time.monotonic() + CAUSE_WAIT_S
+        while self.session.fault is None and time.monotonic() < deadline:
+            time.sleep(POLL_S)
+        if self.session.fault is None:
+            run.failure = "saver: closed the run's files before the run's end"
+            log.error("run %d: %s", run.run, run.failure)
 
     def _finish_processed(self, run: Run) -> None:
         """A live processor's results of the run: completed, mapped into dataset.h5, counted.

@@ -12,6 +12,7 @@ from pathlib import Path
 from lightsheet.app.acquisition import Acquisition, run_acquisition
 from lightsheet.app.run_folder import prepare_run_folder
 from lightsheet.app.session import Session
+from lightsheet.processes.commands import RunClosed
 from lightsheet.storage.run_reader import iter_frames_table
 from tests.waiting import wait_until
 
@@ -105,3 +106,26 @@ def test_an_exposure_change_of_a_free_running_camera_applies_live(tmp_path: Path
         wait_until(lambda: "exposure 3 ms applied live" in camera_log.read_text(), 10, "live")
         assert camera_log.read_text().count("camera started") == starts
         assert len((log_dir / "scanner.log").read_text().splitlines()) == scanner_lines
+
+
+def test_a_run_the_saver_cut_off_is_never_reported_completed(tmp_path: Path) -> None:
+    """The saver closes a run without its end only on its way down (a full disk, a replaced
+    run) and reports that before the fault that says why; under load the report came first and
+    the run was written as completed, exit 0 (the disk-full test failed so on a busy machine).
+    Here the saver's cut-off report arrives and no fault ever follows it."""
+    config = small_rig(PLANES, exposure_ms=5.0)
+    folder = prepare_run_folder(tmp_path / "run", overwrite=False)
+    with Session(config, log_dir=folder / "logs") as session:
+        acquisition = Acquisition(session, folder, volumes=1000)
+        acquisition.start()
+        wait_until(lambda: acquisition.poll().volumes_saved >= 1, 30, "a volume saved")
+        run = acquisition.run
+        assert run is not None
+        cut_off = RunClosed(run=run.run, ended=False, frames_acquired=0, frames_dropped=0,
+                            frames_missing=0, volumes_saved=1, chunks=1)  # fmt: skip
+        session._on_notice("saver", cut_off)  # as the saver's notice reaches the session
+        assert acquisition.poll().done
+        outcome = acquisition.finish()
+    assert outcome.status == "fault", outcome
+    assert outcome.stop_reason.startswith("fault: saver: "), outcome.stop_reason
+    assert metadata_of(folder)["stop_reason"] == outcome.stop_reason

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lightsheet.hardware.camera import genicam_stream
 from lightsheet.hardware.camera.genicam import GenicamCamera
 from lightsheet.hardware.camera.genicam_stream import GIGE_SOCKET_FRAMES
 from lightsheet.hardware.camera.protocol import Camera, CameraError, FrameInfo
@@ -127,6 +128,22 @@ def test_the_stream_socket_holds_several_frames_for_a_delayed_receiver(gige: Non
         finally:
             camera.stop()
     assert largest >= 2 * min(GIGE_SOCKET_FRAMES * frame_bytes, cap)
+
+
+@pytest.mark.parametrize(("cap", "warned"), [(4_194_304, True), (67_108_864, False)])
+def test_a_kernel_cap_under_two_frames_is_told_with_the_sysctl_to_raise(
+    cap: int, warned: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    rmem_max = tmp_path / "rmem_max"
+    rmem_max.write_text(f"{cap}\n")
+    monkeypatch.setattr(genicam_stream, "RMEM_MAX", rmem_max)
+    with caplog.at_level("WARNING", logger=genicam_stream.__name__):
+        genicam_stream.warn_if_socket_capped(2048 * 2048 * 2)
+    told = [r.getMessage() for r in caplog.records]
+    assert bool(told) == warned, told
+    if warned:
+        assert "net.core.rmem_max" in told[0] and "sysctl -w" in told[0]
 
 
 # -- the test image, frame ids, no drops ----------------------------------------------------------

@@ -170,7 +170,7 @@ class Worker(abc.ABC):
         # is still importing (the main process decides): see runtime.ctrl_c.
         with ctrl_c_held():
             reaping.start(process)
-        self.__process = process
+            self.__process = process  # known before a held Ctrl-C is raised: it gets stopped
 
     def request_stop(self) -> None:
         self.stop_event.set()

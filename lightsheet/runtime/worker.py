@@ -87,6 +87,10 @@ class Worker(abc.ABC):
         self.settings = SettingsChannel(f"{name}.settings")
         self.commands = LoggedQueue(f"{name}.commands")  # one-shot commands, in order
         self.outbox = LoggedQueue(f"{name}.outbox")  # replies and notices to the main process
+        # A command the child never reads (it stopped first) must not keep this process from
+        # exiting on a full pipe; commands in flight when it exits are worthless anyway. Only
+        # this side's copy: the child's is rebuilt when it unpickles.
+        self.commands.cancel_join_thread()
         self.log: logging.Logger = process_logger(name)
         self.__beat = ctx.RawValue("d", 0.0)
         self.__phase = ctx.RawValue("i", Phase.NEW)

@@ -110,9 +110,9 @@ def _create_virtual(
     span's source file.
 
     Built with h5py's low-level calls: ``VirtualLayout`` builds a high-level selection object
-    for every mapping, which made a rewrite cost 0.5 ms per chunk (2 s with 4000 chunks, longer
-    than the volume ring holds while the saver waits); here it is one hyperslab and one
-    ``H5Pset_virtual`` per chunk.
+    for every mapping, which made a rewrite cost about 0.24 ms per chunk (0.95 s with 4000
+    chunks, the saver's writing stopped meanwhile); here it is one hyperslab and one
+    ``H5Pset_virtual`` per chunk (0.18 s with 4000, fsyncs included).
     """
     total = sum(count for _, _, count in spans)
     dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
@@ -128,8 +128,6 @@ def _create_virtual(
         if count not in source_spaces:
             source_spaces[count] = h5py.h5s.create_simple((count, *item_shape))
         dcpl.set_virtual(virtual_space, source.encode(), dataset_name, source_spaces[count])
-    if not spans:
-        virtual_space.select_none()
     type_id = h5py.h5t.py_create(np.dtype(dtype), logical=True)
     h5py.h5d.create(
         out.id, dataset_name, type_id, h5py.h5s.create_simple((total, *item_shape)), dcpl=dcpl

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from lightsheet.app.planning import RingGeometry, z_positions_um
+from lightsheet.app.planning import RingGeometry
 from lightsheet.config import RigConfig
 
 GUI = "gui"  # only the viewer sees it
@@ -119,4 +119,4 @@ def _simulated_planes_changed(old: RigConfig, new: RigConfig) -> bool:
     if new.camera.backend != "simulated" or new.camera.trigger_mode != "internal":
         return False
     mode = new.scanning.mode
-    return z_positions_um(old, mode) != z_positions_um(new, mode)
+    return old.scanning.imaged_z_um(mode) != new.scanning.imaged_z_um(mode)

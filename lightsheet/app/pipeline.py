@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from lightsheet.app.planning import PIXEL_DTYPE, RingGeometry, frame_shape
-from lightsheet.app.planning import z_positions_um as planned_z
 from lightsheet.app.processor_process import ProcessorProcess, ProcessorRequest
 from lightsheet.config import RigConfig
 from lightsheet.hardware.daq.factory import BoardLink, create_board_link, drive_outputs_safe
@@ -274,7 +273,7 @@ class Pipeline:
                 self._frames.spec,
                 self.status,
                 CameraState("paused", config.camera),
-                planned_z(config, config.scanning.mode),
+                config.scanning.imaged_z_um(config.scanning.mode),
                 daq_link=link,
                 calibration=(calibration.z_galvo_slope_v_per_um, calibration.z_galvo_offset_v),
                 gate=self.gate,

@@ -34,11 +34,6 @@ def imaged_planes(config: RigConfig, mode: str) -> int:
     return scanning.n_planes - scanning.skip_planes_start - scanning.skip_planes_end
 
 
-def z_positions_um(config: RigConfig, mode: str) -> list[float]:
-    """The z of each plane that is imaged (skipped planes are not)."""
-    return config.scanning.imaged_z_um(mode)
-
-
 def free_running_fps(config: RigConfig) -> float:
     camera = config.camera
     return 1000.0 / (camera.exposure_ms + camera.readout_ms)
@@ -67,7 +62,7 @@ def z_step_um(config: RigConfig, mode: str, ws: WaveformSet) -> float:
     if config.camera.trigger_mode == "external":
         z = np.asarray(ws.plane_z_um)
     else:
-        z = np.asarray(z_positions_um(config, mode))
+        z = np.asarray(config.scanning.imaged_z_um(mode))
     return float(abs(np.diff(z).mean())) if len(z) > 1 else 1.0
 
 

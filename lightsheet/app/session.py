@@ -117,7 +117,7 @@ class Session:
 
     def z_positions_um(self) -> list[float]:
         """The z of each plane that is imaged (skipped planes are not)."""
-        return planning.z_positions_um(self.config, self.scan_mode)
+        return self.config.scanning.imaged_z_um(self.scan_mode)
 
     def waveforms(self, mode: str | None = None) -> WaveformSet:
         """The checked waveform set of ``mode`` (default: the current scan mode)."""

@@ -14,7 +14,7 @@ Compressed planes are compressed by Blosc2 on every core and written the same wa
 the Blosc2 filter reads (``compression.py``).
 
 The index (``dataset.h5``) maps every chunk, so rewriting it costs more with every chunk
-(about 0.1 s for 4000 chunks here, the saver's writing stopped meanwhile). By default it is
+(about 0.2 s for 4000 chunks here, the saver's writing stopped meanwhile). By default it is
 rewritten after each chunk; with ``index_budget`` N it is rewritten only once N times its last
 cost has passed (the saver keeps it under 1/N of its time however long the run), and always at
 the end. A crash can then leave the last chunks unindexed: they are complete files, and

@@ -252,10 +252,11 @@ class GenicamCamera(Camera, FrameViews):
         needed = height * width * BYTES_PER_PIXEL[self._pixel_format]
         if payload > height * width * 2:
             raise CameraError(f"genicam: frames of {payload} bytes do not fit {height}x{width}")
-        run = StreamRun(self._aravis, cam, self._control_lost, max(payload, needed))
+        frame_bytes = max(payload, needed)
+        run = StreamRun(self._aravis, cam, self._control_lost, frame_bytes)
         self._pool_in_use = not self._view_buffers
         lent = [self._view_buffers[address][1] for _, address, _ in self._views.entries]
-        for buffer in self._pool.buffers(max(payload, needed)) if self._pool_in_use else lent:
+        for buffer in self._pool.buffers(frame_bytes) if self._pool_in_use else lent:
             run.push(buffer)
         self._done.clear()
         self._halt.clear()

@@ -5,8 +5,9 @@ with every task), our shared-array pool (processes), the same pool on threads, a
 LocalCluster.
 
 For each: the best of ``--repeats`` timings and the speed-up over the serial loop, the peak
-extra memory while it ran (sum of PSS over this process and all its children, above what it was
-with the stack already in memory: the stack itself is never copied by the pools), and the time
+extra memory in one further, untimed run (sum of PSS over this process and all its children,
+above what it was with the stack already in memory: the stack itself is never copied by the
+pools; sampling PSS costs CPU, so no timed run is sampled), and the time
 from a cancel (at 30 % of the items) until the call returned with every worker idle. The first
 images are checked against a plain numpy reference after every timed run.
 
@@ -109,24 +110,37 @@ def cpu_seconds() -> float:
     return total
 
 
-def timed_run(contender, data: Stack, pristine, expected) -> tuple[float, int, float]:
-    """(seconds, peak extra bytes, CPU seconds) of one run, checked against the reference."""
+def timed_run(contender, data: Stack, pristine, expected) -> tuple[float, float]:
+    """(seconds, CPU seconds) of one run, checked against the reference.
+
+    Nothing else of the benchmark runs meanwhile: a PSS sample of processes that map the stack
+    walks its page tables (about 36 ms of CPU per sample for 2 GB), so a sampler beside a timed
+    run took most of a core from the contenders that use both.
+    """
     data.stack.array[:CHECKED] = pristine
-    baseline = PssPeak.now()
     cpu = cpu_seconds()
-    with PssPeak() as peak:
-        started = time.perf_counter()
-        contender.run()
-        elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    contender.run()
+    elapsed = time.perf_counter() - started
     cpu = cpu_seconds() - cpu
     if not np.allclose(data.stack.array[:CHECKED], expected, rtol=1e-6):
         raise AssertionError(f"{contender.name}: wrong result")
-    return elapsed, peak.peak - baseline, cpu
+    return elapsed, cpu
+
+
+def peak_extra(contender, data: Stack, pristine) -> int:
+    """Peak extra PSS (bytes) of one more run, sampled on a thread; this run is not timed."""
+    data.stack.array[:CHECKED] = pristine
+    baseline = PssPeak.now()
+    with PssPeak() as peak:
+        contender.run()
+    return peak.peak - baseline
 
 
 def measure_all(data: Stack, pristine, expected, workers: int, repeats: int) -> list[dict]:
     """Every contender once per round, round after round, so that load from elsewhere on the
-    machine falls on all of them alike; each keeps its best time."""
+    machine falls on all of them alike; each keeps its best time. Then one sampled run each
+    for the peak memory."""
     contenders = [kind(data, workers) for kind in CONTENDERS]
     try:
         rows = [
@@ -135,12 +149,12 @@ def measure_all(data: Stack, pristine, expected, workers: int, repeats: int) -> 
         ]
         for round_ in range(repeats):
             for contender, row in zip(contenders, rows, strict=True):
-                elapsed, extra, cpu = timed_run(contender, data, pristine, expected)
+                elapsed, cpu = timed_run(contender, data, pristine, expected)
                 row["s"] = min(row["s"], elapsed)
                 row["cpu_s"] = min(row["cpu_s"], cpu)
-                row["peak_extra_mb"] = max(row["peak_extra_mb"], extra / MB)
             print(f"  round {round_ + 1} of {repeats} done", flush=True)
         for contender, row in zip(contenders, rows, strict=True):
+            row["peak_extra_mb"] = peak_extra(contender, data, pristine) / MB
             row["stop_s"] = time_to_stop(contender)
             row["worker_stop_s"] = getattr(contender, "stop_s", None)
         return rows

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import mmap
 import os
 import re
 from multiprocessing import shared_memory
@@ -32,6 +33,9 @@ def block_name(purpose: str, ident: str | int, pid: int | None = None) -> str:
     return f"{PREFIX}-{os.getpid() if pid is None else pid}-{purpose}-{ident}"
 
 
+MADV_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23)  # Linux 5.14+
+
+
 def create_block(purpose: str, ident: str | int, size: int) -> shared_memory.SharedMemory:
     """Create a block owned by this process; the caller later releases it with unlink."""
     shm = shared_memory.SharedMemory(name=block_name(purpose, ident), create=True, size=size)
@@ -45,7 +49,25 @@ def attach_block(name: str) -> shared_memory.SharedMemory:
         shm = shared_memory.SharedMemory(name=name, create=False, track=False)  # type: ignore[call-arg]
     except TypeError:  # Python < 3.13 has no ``track``
         shm = shared_memory.SharedMemory(name=name, create=False)
+    _map_every_page(shm)
     return shm
+
+
+def _map_every_page(shm: shared_memory.SharedMemory) -> None:
+    """Map all of the block's pages into this process now (``MADV_POPULATE_WRITE``).
+
+    The creator allocates every page, but each process that attaches still takes a page fault
+    the first time it touches each 4 KiB: 0.12 s for a 480 MB volume ring, which the dispatcher
+    and the saver paid in a run's first volumes. Attaching happens before a run; the first
+    frames then pass at full speed. A kernel without it (before Linux 5.14) keeps faulting.
+    """
+    mapping = getattr(shm, "_mmap", None)  # the stdlib keeps its mmap here; no public handle
+    if mapping is None or shm.size == 0:
+        return
+    try:
+        mapping.madvise(MADV_POPULATE_WRITE)
+    except OSError as exc:
+        _log.debug("shared memory %s: pages not mapped ahead (%s)", shm.name, exc)
 
 
 def release_block(shm: shared_memory.SharedMemory, unlink: bool) -> None:

@@ -43,8 +43,9 @@ class RunAssembly:
     """The volumes of one run, handed to the saver in order, gaps recorded.
 
     ``wait_slot`` is called while waiting for the saver to free a slot (a heartbeat); it raises
-    ``Stopped`` when the process must stop. ``on_volume`` sees each volume before it is handed
-    on (the preview).
+    ``Stopped`` when the process must stop. ``on_plane`` sees each plane once it is in its slot
+    (plane, volume index, plane index), ``on_volume`` each volume before it is handed on: the
+    preview fills its copy plane by plane and shows it at the volume's end.
     """
 
     def __init__(
@@ -54,12 +55,14 @@ class RunAssembly:
         log: logging.Logger,
         wait_slot: Callable[[], None],
         on_volume: Callable[[np.ndarray, int], None] | None = None,
+        on_plane: Callable[[np.ndarray, int, int], None] | None = None,
     ) -> None:
         self.plan = plan
         self._ring = volumes
         self._log = log
         self._wait_slot = wait_slot
         self._on_volume = on_volume
+        self._on_plane = on_plane
         self._current: _Volume | None = None
         self.next_volume = 0
         self.missing = 0  # planes handed on empty
@@ -92,6 +95,8 @@ class RunAssembly:
         row["camera_ts"] = camera_ts
         row["host_ts"] = host_ts
         row["present"] = True
+        if self._on_plane is not None:
+            self._on_plane(view[plane], volume, plane)
         if plane == planes - 1:
             self._push()
 

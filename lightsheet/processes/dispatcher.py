@@ -2,8 +2,9 @@
 
 Acquire mode hands the frames of the current run to a ``RunAssembly`` (``assembly.py``); preview
 mode publishes frames (planar) or whole volumes (volumetric) to the latest-only preview buffer,
-rate-limited and only when someone watches; ``TakeDark`` averages the next frames into the dark
-frame and is answered when it is ready.
+rate-limited and only when someone watches. In both, a previewed volume is copied plane by
+plane as its frames arrive and shown at its end (``preview_fill.py``). ``TakeDark`` averages the
+next frames into the dark frame and is answered when it is ready.
 
 A run ends with the camera's END marker, whose counts go on to the saver with the run's own
 gap count. A run that is replaced before its END arrived (a new run started, a stop cut short)
@@ -14,14 +15,14 @@ drained into their volumes first.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
 
 from lightsheet.processes.assembly import RunAssembly, Stopped
 from lightsheet.processes.commands import DispatcherState, TakeDark
-from lightsheet.processes.frames import KIND_END, KIND_VOID, copy_frame, frame_view
+from lightsheet.processes.frames import KIND_END, KIND_VOID, frame_view
+from lightsheet.processes.preview_fill import PreviewFill
 from lightsheet.processes.status import DispatcherStatus
 from lightsheet.runtime.commands import DEFERRED, CommandRefused
 from lightsheet.runtime.preview import PreviewBuffer, PreviewSpec
@@ -59,8 +60,7 @@ class DispatcherWorker(Worker):
         self._preview: PreviewBuffer = self._preview_spec.attach()
         self._state = DispatcherState("idle", 1, 1, 1)
         self._run: RunAssembly | None = None
-        self._preview_volume: np.ndarray | None = None
-        self._last_preview = 0.0
+        self._fill = PreviewFill(self._preview)
         self._dark: np.ndarray | None = None
         self._dark_sum: np.ndarray | None = None
         self._dark_count = 0
@@ -77,6 +77,11 @@ class DispatcherWorker(Worker):
             self._close_run(last_frame_id=-1, frames_acquired=-1, frames_dropped=0)
         if settings.mode == "acquire" and settings.plan is not None and self._run is None:
             self._open_run(settings)
+        old = self._state
+        if (old.mode, old.run, old.planes, old.height, old.width) != (
+            settings.mode, settings.run, settings.planes, settings.height, settings.width
+        ):  # fmt: skip
+            self._fill.reset()
         self._state = settings
         return None
 
@@ -152,8 +157,9 @@ class DispatcherWorker(Worker):
         assert state.plan is not None
         self._status.reset(DispatcherStatus.volumes, DispatcherStatus.gaps)
         self._run = RunAssembly(
-            state.plan, self._volumes, self.log, self._wait_for_saver, self._on_volume
-        )
+            state.plan, self._volumes, self.log, self._wait_for_saver, self._on_volume,
+            self._on_plane,
+        )  # fmt: skip
         self.log.info("run %d: assembling %d-plane volumes", state.plan.run, state.plan.planes)
 
     def _end_of(self, run: int, meta: np.ndarray) -> None:
@@ -176,10 +182,14 @@ class DispatcherWorker(Worker):
         if self.stop_event.is_set():
             raise Stopped
 
+    def _on_plane(self, plane: np.ndarray, index: int, plane_index: int) -> None:
+        state = self._state
+        if state.preview:
+            self._fill.add(index, plane_index, plane, state.planes, None, state.preview_hz)
+
     def _on_volume(self, volume: np.ndarray, index: int) -> None:
         self._status.volumes += 1
-        if self._state.preview:
-            self._publish(volume, index, rate_limited=True)
+        self._fill.complete(index, volume)
 
     # -- dark frame and preview -------------------------------------------------------------
 
@@ -203,28 +213,7 @@ class DispatcherWorker(Worker):
         """Preview mode: planar shows each frame, volumetric assembles the latest whole volume."""
         state = self._state
         dark = self._dark if state.subtract_dark else None
-        if state.planes == 1:
-            if not self._due():
-                return
-            shown = frame
-            if dark is not None:
-                shown = np.empty_like(frame)
-                copy_frame(frame, shown, dark)
-            self._publish(shown[np.newaxis], frame_id, rate_limited=False)
-            return
-        shape = (state.planes, *frame.shape)
-        if self._preview_volume is None or self._preview_volume.shape != shape:
-            self._preview_volume = np.zeros(shape, dtype=frame.dtype)
-        plane = frame_id % state.planes
-        copy_frame(frame, self._preview_volume[plane], dark)
+        index, plane = divmod(frame_id, state.planes)
+        self._fill.add(index, plane, frame, state.planes, dark, state.preview_hz)
         if plane == state.planes - 1:
-            self._publish(self._preview_volume, frame_id // state.planes, rate_limited=True)
-
-    def _due(self) -> bool:
-        return time.monotonic() - self._last_preview >= 1.0 / max(self._state.preview_hz, 0.1)
-
-    def _publish(self, image: np.ndarray, index: int, rate_limited: bool) -> None:
-        if rate_limited and not self._due():
-            return
-        self._last_preview = time.monotonic()
-        self._preview.publish(image, index)
+            self._fill.complete(index)

@@ -1,10 +1,15 @@
 """The preview buffer: the latest frame or volume only, for the viewer; it never slows acquisition.
 
-One shared slot guarded by a sequence counter (a seqlock): the writer makes the counter odd,
-writes, makes it even again; a reader copies and keeps the copy only if the counter was even and
-unchanged. The writer never waits for readers, and a reader that loses the race simply tries again
-or skips that update — the preview may skip, the saver never does. Stores are ordered on x86 (TSO),
-which is what the counter relies on.
+Two image slots: the *front* one, which readers copy, and the *back* one, which the writer fills
+out of their sight, plane by plane as a volume's frames arrive (``back``). ``commit`` makes the
+back slot the front: publishing a volume then costs its last plane, not a copy of the whole
+volume at its end (the camera-to-preview latency). A sequence counter guards the switch (a
+seqlock): the writer makes the counter odd, writes the header (front slot, shape, index), makes
+it even again. A reader copies the front slot and keeps the copy only if the counter was even and
+unchanged: once the counter moved, the slot it copied may already be the writer's back slot.
+The writer never waits for readers, and a reader that loses the race tries again or skips that
+update — the preview may skip, the saver never does. Stores are ordered on x86 (TSO), which is
+what the counter relies on.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ _HEADER = np.dtype(
         ("shape", "<i8", (3,)),
         ("dark_seq", "<i8"),
         ("dark_shape", "<i8", (2,)),
+        ("front", "<i8"),  # the slot readers copy (0 or 1)
     ]
 )
 _HEADER_BYTES = 4096
@@ -34,7 +40,7 @@ class PreviewSpec:
     """Picklable description handed to the dispatcher and any reader."""
 
     shm_name: str
-    capacity: int  # elements of the image slot
+    capacity: int  # elements of each of the two image slots
     dark_capacity: int  # elements of the dark-frame slot
     dtype: str
 
@@ -50,10 +56,13 @@ class PreviewBuffer:
         itemsize = np.dtype(spec.dtype).itemsize
         buf = shm.buf
         self._header = np.ndarray((), dtype=_HEADER, buffer=buf)
-        self._data = np.ndarray(
-            (spec.capacity,), dtype=spec.dtype, buffer=buf, offset=_HEADER_BYTES
+        slot_bytes = _round_up(spec.capacity * itemsize)
+        offsets = (_HEADER_BYTES, _HEADER_BYTES + slot_bytes)
+        self._slots = tuple(
+            np.ndarray((spec.capacity,), dtype=spec.dtype, buffer=buf, offset=offset)
+            for offset in offsets
         )
-        dark_offset = _HEADER_BYTES + _round_up(spec.capacity * itemsize)
+        dark_offset = _HEADER_BYTES + 2 * slot_bytes
         self._dark = np.ndarray(
             (spec.dark_capacity,), dtype=spec.dtype, buffer=buf, offset=dark_offset
         )
@@ -61,26 +70,48 @@ class PreviewBuffer:
     @classmethod
     def create(cls, ident: str, capacity: int, dark_capacity: int, dtype: str) -> PreviewBuffer:
         itemsize = np.dtype(dtype).itemsize
-        size = _HEADER_BYTES + _round_up(capacity * itemsize) + _round_up(dark_capacity * itemsize)
+        size = (
+            _HEADER_BYTES + 2 * _round_up(capacity * itemsize) + _round_up(dark_capacity * itemsize)
+        )
         shm = create_block("preview", ident, size)
         spec = PreviewSpec(shm.name, capacity, dark_capacity, np.dtype(dtype).str)
         buffer = cls(spec, shm, owner=True)
         buffer._header[()] = np.zeros((), dtype=_HEADER)
+        for slot in buffer._slots:
+            # Every page allocated now, by the creator, as the rings do: the first volumes shown
+            # must not pay a page fault (and the kernel's zeroing) per 4 KiB in the dispatcher.
+            slot.fill(0)
         return buffer
 
     # -- writer (the dispatcher) --------------------------------------------------------------
 
+    def back(self, shape: tuple[int, ...]) -> np.ndarray | None:
+        """The back slot shaped as a (z, y, x) or (y, x) image, for the writer to fill before
+        `commit`; None if it does not fit. Readers never see it until then."""
+        size = int(np.prod(shape))
+        if size > self.spec.capacity or not 1 < len(shape) <= 3:
+            return None
+        slot = self._slots[1 - int(self._header["front"])]
+        view: np.ndarray = slot[:size].reshape(shape)
+        return view
+
+    def commit(self, index: int, shape: tuple[int, ...]) -> None:
+        """Show the back slot (filled through `back` with this shape) as the latest image."""
+        header = self._header
+        header["seq"] += 1  # odd: switching
+        header["front"] = 1 - int(header["front"])
+        header["index"] = index
+        header["ndim"] = len(shape)
+        header["shape"][:] = (*shape, *([0] * (3 - len(shape))))
+        header["seq"] += 1  # even: consistent
+
     def publish(self, image: np.ndarray, index: int) -> bool:
         """Store a (z, y, x) or (y, x) image as the latest; False if it does not fit."""
-        if image.size > self.spec.capacity or image.ndim > 3:
+        back = self.back(image.shape)
+        if back is None:
             return False
-        header = self._header
-        header["seq"] += 1  # odd: writing
-        header["index"] = index
-        header["ndim"] = image.ndim
-        header["shape"][:] = (*image.shape, *([0] * (3 - image.ndim)))
-        self._data[: image.size].reshape(image.shape)[...] = image
-        header["seq"] += 1  # even: consistent
+        back[...] = image
+        self.commit(index, image.shape)
         return True
 
     def publish_dark(self, dark: np.ndarray) -> bool:
@@ -108,7 +139,7 @@ class PreviewBuffer:
             shape = tuple(int(n) for n in header["shape"][:ndim])
             index = int(header["index"])
             size = int(np.prod(shape))
-            copy = self._data[:size].reshape(shape).copy()
+            copy = self._slots[int(header["front"])][:size].reshape(shape).copy()
             if int(header["seq"]) == seq:
                 return copy, index, seq
         return None
@@ -123,7 +154,7 @@ class PreviewBuffer:
     def close(self) -> None:
         if self._shm is None:
             return
-        del self._header, self._data, self._dark
+        del self._header, self._slots, self._dark
         release_block(self._shm, unlink=self._owner)
         self._shm = None
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lightsheet.processes.commands import TakeDark
+from lightsheet.processes.commands import DispatcherState, TakeDark
 from lightsheet.processes.frames import KIND_END
 from lightsheet.runtime.commands import DEFERRED, Reply
 
 from .harness import (
+    HEIGHT,
     PLANES,
+    WIDTH,
     Rings,
     acquire_state,
     dispatcher_in_process,
@@ -117,3 +119,42 @@ def test_a_new_run_never_merges_into_the_last_ones_half_built_volume(rings, tmp_
     assert run2_volume["frames"]["frame_id"].tolist() == [0, 1, 2, 3]
     assert (run2_volume["data"] >= 2000).all()
     assert (run2_end["run"], run2_end["acquired"], run2_end["missing"]) == (2, 4, 0)
+
+
+def test_the_preview_shows_a_volume_only_whole_and_as_it_is_saved(rings, tmp_path):
+    """Planes are copied into the preview as they arrive; the volume appears at its end."""
+    with dispatcher_in_process(rings, tmp_path) as worker:
+        worker.on_settings(acquire_state(plan(1, tmp_path), preview=True, preview_hz=1e9))
+        for frame_id in range(PLANES - 1):
+            rings.frame(1, frame_id)
+        pump(worker, rings.frames)
+        assert rings.preview.read_latest() is None  # three planes in: nothing shown yet
+        rings.frame(1, PLANES - 1)
+        pump(worker, rings.frames)
+        image, index, _ = rings.preview.read_latest()
+        for frame_id in [4, 5, 7]:  # volume 1 without its plane 2
+            rings.frame(1, frame_id)
+        rings.end(1, last_frame_id=7)
+        pump(worker, rings.frames)
+        second, second_index, _ = rings.preview.read_latest()
+    saved = rings.take_volumes()
+    assert index == 0
+    np.testing.assert_array_equal(image, saved[0]["data"])
+    assert second_index == 1
+    np.testing.assert_array_equal(second, saved[1]["data"])
+    assert not second[2].any()  # the missing plane is zero, as saved
+
+
+def test_a_new_preview_epoch_restarting_frame_ids_is_still_shown(rings, tmp_path):
+    state = DispatcherState("preview", PLANES, HEIGHT, WIDTH, preview=True, preview_hz=1e9)
+    with dispatcher_in_process(rings, tmp_path) as worker:
+        worker.on_settings(state)
+        for frame_id in range(2 * PLANES):
+            rings.frame(3, frame_id)
+        pump(worker, rings.frames)
+        assert rings.preview.read_latest()[1] == 1
+        for frame_id in range(PLANES):  # the camera restarted: ids from 0 again
+            rings.frame(4, frame_id, frame_of(frame_id, offset=5000))
+        pump(worker, rings.frames)
+        image, index, _ = rings.preview.read_latest()
+    assert index == 0 and (image >= 5000).all()

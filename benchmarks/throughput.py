@@ -62,7 +62,8 @@ COMPRESSED_STEPS = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0)  # times the disk'
 #   saver, none: H5Dwrite_chunk straight from the volume slot (write(2) into the file)      0
 #   saver, blosc: Blosc2 reads the plane in the volume slot and writes its compressed
 #     frame (a third of the bytes), which H5Dwrite_chunk writes as it is                   0
-#   preview watched: each published volume copied into the preview buffer (<= preview_hz)  +1
+#   preview watched: each plane of a previewed volume (<= preview_hz volumes/s) copied  +1
+#     into the preview buffer's back slot as it arrives; the volume's end switches slots
 COPIES_BY_CODE = {"none": 1, "blosc-lz4": 1, "blosc-zstd": 1}
 
 
@@ -282,7 +283,7 @@ def _print_all(measured: dict[str, dict], compressed: dict | None, preview: dict
             report.print_cpu(sink, part["profiled"], copy_ms)
     print(f"\ncopies of each frame's pixels, camera buffer -> file, counted in the code: "
           f"{COPIES_BY_CODE['none']} uncompressed, {COPIES_BY_CODE['blosc-lz4']} with blosc, "
-          "+1 per published volume with the preview watched; sashimi-style: 6")  # fmt: skip
+          "+1 per previewed plane when the preview is watched; sashimi-style: 6")  # fmt: skip
     if compressed is not None:
         raw_disk = measured["disk"]["raw"]["gbps"]
         report.print_compression(compressed["figures"], compressed["best"], raw_disk,

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import time
+from array import array
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -148,7 +149,8 @@ class ChunkWriter:
             compression=compression,
             compression_level=int(compression_level),
         )
-        self._records: list[ChunkRecord] = []
+        # First volume and volume count of each complete chunk: integers, no object per chunk.
+        self._first_volumes, self._volume_counts = array("q"), array("q")
         self._file: h5py.File | None = None
         self._data: h5py.Dataset | None = None
         self._frames: h5py.Dataset | None = None
@@ -175,7 +177,7 @@ class ChunkWriter:
 
     @property
     def chunks_completed(self) -> int:
-        return len(self._records)
+        return len(self._volume_counts)
 
     @property
     def bytes_written(self) -> int:
@@ -184,8 +186,14 @@ class ChunkWriter:
 
     @property
     def chunk_records(self) -> list[ChunkRecord]:
-        """The complete chunk files, in volume order."""
-        return list(self._records)
+        """The complete chunk files, in volume order, built on each call: a long run completes
+        thousands, and an object kept per chunk for the run's length pinned Python's small-object
+        pools (the saver's memory grew with the run)."""
+        spans = zip(self._first_volumes, self._volume_counts, strict=True)
+        return [
+            ChunkRecord(chunk_file_name(index), first, count)
+            for index, (first, count) in enumerate(spans)
+        ]
 
     def write_volume(self, volume: np.ndarray, frames: np.ndarray) -> None:
         """Append one (z, y, x) volume and its per-plane table; completes the chunk when full.
@@ -204,7 +212,7 @@ class ChunkWriter:
         rows = frame_rows(frames, self._shape[0])
         if self._file is None:
             need = self._per_chunk * volume.nbytes
-            require_room(self._chunks_dir, need, f"chunk {len(self._records)}")
+            require_room(self._chunks_dir, need, f"chunk {self.chunks_completed}")
         try:
             if self._file is None:
                 self._open_chunk()
@@ -273,7 +281,7 @@ class ChunkWriter:
         self.close()
 
     def _open_chunk(self) -> None:
-        index = len(self._records)
+        index = self.chunks_completed
         partial = partial_path(self._chunks_dir / chunk_file_name(index))
         planes, height, width = self._shape
         chunk = h5py.File(partial, "w")
@@ -329,7 +337,8 @@ class ChunkWriter:
             self._file.close()
             self._file = self._data = self._frames = None
             publish(partial, final)
-            self._records.append(ChunkRecord(final.name, first_volume, self._in_chunk))
+            self._first_volumes.append(first_volume)
+            self._volume_counts.append(self._in_chunk)
             self._partial, self._in_chunk = None, 0
             self._index_stale = True
             if self._closed or self._index_due():
@@ -343,7 +352,7 @@ class ChunkWriter:
             "completed %s: volumes %d..%d",
             final.name,
             first_volume,
-            first_volume + self._records[-1].volumes - 1,
+            first_volume + self._volume_counts[-1] - 1,
         )
 
     def _index_due(self) -> bool:
@@ -354,7 +363,12 @@ class ChunkWriter:
     def _write_index(self) -> None:
         began = time.monotonic()
         write_dataset_file(
-            self._run_dir, self._records, self._shape, self._dtype, FRAMES_DTYPE, self._run_attrs
+            self._run_dir,
+            self.chunk_records,
+            self._shape,
+            self._dtype,
+            FRAMES_DTYPE,
+            self._run_attrs,
         )
         self._index_written = time.monotonic()
         self._index_cost = self._index_written - began

@@ -96,9 +96,10 @@ class ResultQueue:
 
     The producer never waits and never reads a result back to drop it: ``offer`` adds the result
     to a list of its own (at most ``maxsize``; the oldest goes when it is full), from which a
-    sender thread moves results into the queue (at most ``maxsize`` more, on their way) as fast
-    as the reader takes them. Picklable only while the processor process is being spawned (it
-    holds a multiprocessing queue); ``dropped`` is written by the producer only.
+    sender thread moves results into the queue (at most ``maxsize`` more, on their way, and one
+    in the sender's hand) as fast as the reader takes them. Picklable only while the processor
+    process is being spawned (it holds a multiprocessing queue); ``dropped`` is written by the
+    producer only.
     """
 
     def __init__(self, maxsize: int = 8) -> None:

@@ -31,7 +31,7 @@ from tests.waiting import wait_until
 
 PLANES = 10
 VOLUMES = 12  # 120 frames at 100 frames/s: the simulator's 16-bit block ids wrap in the run
-SIZE = 256  # 128 KB frames: the first, before Aravis sizes the socket, fits the default
+SIZE = 128  # 32 KB frames: see test_camera_genicam.py on the first frame and the socket
 
 
 def genicam_rig(device: str = LOOPBACK) -> RigConfig:

@@ -192,8 +192,9 @@ def test_frames_received_into_views_equal_the_test_pattern_without_drops(
     with make(pixel_format="Mono16") as camera:
         # 32 KB frames: the first one comes before Aravis sizes the stream socket, and must fit
         # the kernel's default socket buffer (212 992 bytes here) while the receiver thread waits
-        # for a core. The kernel charges each datagram's whole buffer (about 2.3 KB for a 1.4 KB
-        # packet), so a 128 KB frame took more than that: frame 0 was lost under load.
+        # for a core. The kernel charges each datagram's whole buffer: an unread socket of that
+        # size holds 92 datagrams of 1400 bytes (128 800 bytes of payload) or 12 of 8000 (96 000),
+        # so a 128 KB frame did not fit and frame 0 was lost under load.
         camera.set_roi(0, 0, 128, 128)
         camera.set_exposure_ms(10.0)  # 100 frames/s, and the image's scale is exactly 1
         frames = read_views(camera, 150)  # the simulator's 16-bit ids wrap within these

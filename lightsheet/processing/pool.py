@@ -58,8 +58,8 @@ from lightsheet.processing.signals import children_ignore_ctrl_c
 from lightsheet.runtime.shm import release_block
 
 BACKENDS = ("processes", "threads")
-# benchmarks/parallel.py on the 2-core VM: threads 2.24x, processes 1.41x over a serial loop on
-# the two-array correction (a worker process pays a page fault per page of a block it maps).
+# benchmarks/parallel.py on the 2-core VM: threads 1.81-2.24x, processes 1.41-1.65x over a serial
+# loop on the two-array correction (a worker process pays a page fault per page it touches).
 DEFAULT_BACKEND = "threads"
 SERIAL_BELOW_BYTES = 4 * 2**20
 STOP_GRACE_S = 1.0  # the issue: workers stop within a second of a cancel

@@ -177,7 +177,7 @@ def attach(handle: ArrayHandle | SharedArray) -> np.ndarray:
     else:
         shm = _attached.get(handle.name)
         if shm is None:
-            shm = attach_block(handle.name)
+            shm = attach_block(handle.name, map_pages=False)  # a worker touches only its items
             _attached[handle.name] = shm
         buffer = shm.buf
     return np.ndarray(handle.shape, np.dtype(handle.dtype), buffer=buffer)

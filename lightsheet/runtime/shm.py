@@ -43,13 +43,19 @@ def create_block(purpose: str, ident: str | int, size: int) -> shared_memory.Sha
     return shm
 
 
-def attach_block(name: str) -> shared_memory.SharedMemory:
-    """Attach to a block owned by another process without taking over its cleanup."""
+def attach_block(name: str, map_pages: bool = True) -> shared_memory.SharedMemory:
+    """Attach to a block owned by another process without taking over its cleanup.
+
+    ``map_pages`` maps every page now (see `_map_every_page`): right for a ring, whose every page
+    this process will touch; wrong for a block of which it touches only a share (a worker of the
+    processing pool, which would then map the whole stack to work on half of it).
+    """
     try:
         shm = shared_memory.SharedMemory(name=name, create=False, track=False)  # type: ignore[call-arg]
     except TypeError:  # Python < 3.13 has no ``track``
         shm = shared_memory.SharedMemory(name=name, create=False)
-    _map_every_page(shm)
+    if map_pages:
+        _map_every_page(shm)
     return shm
 
 

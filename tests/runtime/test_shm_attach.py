@@ -22,11 +22,11 @@ def _minor_faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
-def test_touching_an_attached_block_takes_no_page_fault_per_page():
+def _faults_touching_every_page(map_pages: bool) -> int:
     owner = create_block("tattach", "0", PAGES * PAGE)
     try:
         np.ndarray((PAGES * PAGE,), np.uint8, buffer=owner.buf).fill(1)  # the creator's pages
-        attached = attach_block(owner.name)
+        attached = attach_block(owner.name, map_pages=map_pages)
         try:
             view = np.ndarray((PAGES, PAGE), np.uint8, buffer=attached.buf)
             before = _minor_faults()
@@ -37,4 +37,16 @@ def test_touching_an_attached_block_takes_no_page_fault_per_page():
             release_block(attached, unlink=False)
     finally:
         release_block(owner, unlink=True)
+    return faults
+
+
+def test_touching_an_attached_block_takes_no_page_fault_per_page():
+    faults = _faults_touching_every_page(map_pages=True)
     assert faults < PAGES // 10, f"{faults} page faults for {PAGES} pages"
+
+
+def test_a_block_attached_to_touch_a_share_of_it_is_mapped_as_touched():
+    """The processing pool's workers each touch only their items of a shared stack: mapping all
+    of it in every worker made the processes backend slower (0.36 -> 0.49 s on 2 GB)."""
+    faults = _faults_touching_every_page(map_pages=False)
+    assert faults >= PAGES // 2, f"only {faults} page faults for {PAGES} pages"

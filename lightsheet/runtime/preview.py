@@ -73,14 +73,10 @@ class PreviewBuffer:
         size = (
             _HEADER_BYTES + 2 * _round_up(capacity * itemsize) + _round_up(dark_capacity * itemsize)
         )
-        shm = create_block("preview", ident, size)
+        shm = create_block("preview", ident, size, allocate=True)
         spec = PreviewSpec(shm.name, capacity, dark_capacity, np.dtype(dtype).str)
         buffer = cls(spec, shm, owner=True)
         buffer._header[()] = np.zeros((), dtype=_HEADER)
-        for slot in buffer._slots:
-            # Every page allocated now, by the creator, as the rings do: the first volumes shown
-            # must not pay a page fault (and the kernel's zeroing) per 4 KiB in the dispatcher.
-            slot.fill(0)
         return buffer
 
     # -- writer (the dispatcher) --------------------------------------------------------------
@@ -104,15 +100,6 @@ class PreviewBuffer:
         header["ndim"] = len(shape)
         header["shape"][:] = (*shape, *([0] * (3 - len(shape))))
         header["seq"] += 1  # even: consistent
-
-    def publish(self, image: np.ndarray, index: int) -> bool:
-        """Store a (z, y, x) or (y, x) image as the latest; False if it does not fit."""
-        back = self.back(image.shape)
-        if back is None:
-            return False
-        back[...] = image
-        self.commit(index, image.shape)
-        return True
 
     def publish_dark(self, dark: np.ndarray) -> bool:
         if dark.size > self.spec.dark_capacity or dark.ndim != 2:

@@ -180,7 +180,7 @@ class Ring:
             raise ValueError(f"meta dtype {meta} must be a structured dtype without objects")
         slot_nbytes = int(np.prod(shape)) * data_dtype.itemsize
         size = _Layout.of(n_slots, slot_nbytes, meta).size
-        shm = create_block(purpose, uuid.uuid4().hex[:12], size)
+        shm = create_block(purpose, uuid.uuid4().hex[:12], size, allocate=True)
         ctx = mp.get_context("spawn")
         spec = RingSpec(
             shm.name,
@@ -196,12 +196,7 @@ class Ring:
             "ring %s: %d slots of %s %s, %s producer",
             shm.name, n_slots, shape, data_dtype, "blocking" if blocking else "non-blocking",
         )  # fmt: skip
-        ring = cls(spec, shm, owner=True)
-        for data in ring._slot_data:
-            # Every page allocated now, by the creator: the first pass of frames through the
-            # ring must not pay a page fault (and the kernel's zeroing) per 4 KiB.
-            data.fill(0)
-        return ring
+        return cls(spec, shm, owner=True)
 
     @staticmethod
     def slots_for_budget(slot_nbytes: int, budget_bytes: int, minimum: int = 2) -> int:

@@ -23,6 +23,7 @@ PREFIX = "lightsheet"
 SHM_DIR = Path("/dev/shm")
 _NAME_RE = re.compile(rf"^{PREFIX}-(\d+)-([A-Za-z0-9_]+)-([A-Za-z0-9_]+)$")
 _log = logging.getLogger(__name__)
+MADV_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23)  # Linux 5.14+
 
 
 def block_name(purpose: str, ident: str | int, pid: int | None = None) -> str:
@@ -33,12 +34,20 @@ def block_name(purpose: str, ident: str | int, pid: int | None = None) -> str:
     return f"{PREFIX}-{os.getpid() if pid is None else pid}-{purpose}-{ident}"
 
 
-MADV_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23)  # Linux 5.14+
+def create_block(
+    purpose: str, ident: str | int, size: int, allocate: bool = False
+) -> shared_memory.SharedMemory:
+    """Create a block owned by this process; the caller later releases it with unlink.
 
-
-def create_block(purpose: str, ident: str | int, size: int) -> shared_memory.SharedMemory:
-    """Create a block owned by this process; the caller later releases it with unlink."""
+    ``allocate`` allocates every page now, by the creator: the first frames through a ring or
+    the preview must not pay a page fault (and the kernel's zeroing) per 4 KiB.
+    """
     shm = shared_memory.SharedMemory(name=block_name(purpose, ident), create=True, size=size)
+    if allocate and not _map_every_page(shm):
+        pages = shm.buf  # a kernel without MADV_POPULATE_WRITE: one write per page
+        assert pages is not None
+        for offset in range(0, size, mmap.PAGESIZE):
+            pages[offset] = 0
     _log.debug("created shared memory %s (%d bytes)", shm.name, size)
     return shm
 
@@ -59,8 +68,9 @@ def attach_block(name: str, map_pages: bool = True) -> shared_memory.SharedMemor
     return shm
 
 
-def _map_every_page(shm: shared_memory.SharedMemory) -> None:
-    """Map all of the block's pages into this process now (``MADV_POPULATE_WRITE``).
+def _map_every_page(shm: shared_memory.SharedMemory) -> bool:
+    """Map all of the block's pages into this process now (``MADV_POPULATE_WRITE``); False
+    where the kernel cannot.
 
     The creator allocates every page, but each process that attaches still takes a page fault
     the first time it touches each 4 KiB: 0.12 s for a 480 MB volume ring, which the dispatcher
@@ -69,11 +79,13 @@ def _map_every_page(shm: shared_memory.SharedMemory) -> None:
     """
     mapping = getattr(shm, "_mmap", None)  # the stdlib keeps its mmap here; no public handle
     if mapping is None or shm.size == 0:
-        return
+        return False
     try:
         mapping.madvise(MADV_POPULATE_WRITE)
     except OSError as exc:
         _log.debug("shared memory %s: pages not mapped ahead (%s)", shm.name, exc)
+        return False
+    return True
 
 
 def release_block(shm: shared_memory.SharedMemory, unlink: bool) -> None:

@@ -28,6 +28,7 @@ too full is ``DiskFull``, raised before anything of the chunk is written.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from array import array
@@ -149,8 +150,8 @@ class ChunkWriter:
             compression=compression,
             compression_level=int(compression_level),
         )
-        # First volume and volume count of each complete chunk: integers, no object per chunk.
-        self._first_volumes, self._volume_counts = array("q"), array("q")
+        # Volumes in each complete chunk: an integer, no object per chunk (first volumes follow).
+        self._volume_counts = array("q")
         self._file: h5py.File | None = None
         self._data: h5py.Dataset | None = None
         self._frames: h5py.Dataset | None = None
@@ -189,10 +190,10 @@ class ChunkWriter:
         """The complete chunk files, in volume order, built on each call: a long run completes
         thousands, and an object kept per chunk for the run's length pinned Python's small-object
         pools (the saver's memory grew with the run)."""
-        spans = zip(self._first_volumes, self._volume_counts, strict=True)
+        firsts = itertools.accumulate(self._volume_counts, initial=0)  # one more than counts
         return [
             ChunkRecord(chunk_file_name(index), first, count)
-            for index, (first, count) in enumerate(spans)
+            for index, (first, count) in enumerate(zip(firsts, self._volume_counts, strict=False))
         ]
 
     def write_volume(self, volume: np.ndarray, frames: np.ndarray) -> None:
@@ -337,7 +338,6 @@ class ChunkWriter:
             self._file.close()
             self._file = self._data = self._frames = None
             publish(partial, final)
-            self._first_volumes.append(first_volume)
             self._volume_counts.append(self._in_chunk)
             self._partial, self._in_chunk = None, 0
             self._index_stale = True

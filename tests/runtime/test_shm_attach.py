@@ -50,3 +50,16 @@ def test_a_block_attached_to_touch_a_share_of_it_is_mapped_as_touched():
     of it in every worker made the processes backend slower (0.36 -> 0.49 s on 2 GB)."""
     faults = _faults_touching_every_page(map_pages=False)
     assert faults >= PAGES // 2, f"only {faults} page faults for {PAGES} pages"
+
+
+def test_a_block_created_to_allocate_has_every_page_before_its_first_write():
+    owner = create_block("tattach", "1", PAGES * PAGE, allocate=True)
+    try:
+        view = np.ndarray((PAGES, PAGE), np.uint8, buffer=owner.buf)
+        before = _minor_faults()
+        view[:, 0] = 2
+        faults = _minor_faults() - before
+        del view
+    finally:
+        release_block(owner, unlink=True)
+    assert faults < PAGES // 10, f"{faults} page faults for {PAGES} pages"

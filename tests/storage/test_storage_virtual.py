@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 
@@ -136,3 +137,23 @@ def test_rewriting_the_index_as_a_run_grows_keeps_no_memory(tmp_path):
         write_dataset_file(tmp_path, records, SHAPE, np.dtype(np.uint16), FRAMES_DTYPE, {})
     grown_mb = (process.memory_full_info().uss - before) / 1e6
     assert grown_mb < 40, f"{grown_mb:.0f} MB kept after six index rewrites (up to 3000 chunks)"
+
+
+def _hdf5_free_list_bytes() -> int:
+    """Bytes HDF5 holds in its own free lists (``H5get_free_list_sizes``), memory neither in
+    use nor given back to the C heap, where ``malloc_trim`` could return it to the OS."""
+    hdf5 = ctypes.CDLL(h5py.h5.__file__)  # the extension's handle resolves its libhdf5
+    sizes = [ctypes.c_size_t() for _ in range(4)]  # regular, array, block, factory lists
+    assert hdf5.H5get_free_list_sizes(*(ctypes.byref(size) for size in sizes)) >= 0
+    return sum(size.value for size in sizes[1:3])  # the lists an index's mappings fill
+
+
+def test_an_index_rewrite_leaves_nothing_in_hdf5s_free_lists(tmp_path):
+    # HDF5 keeps freed blocks on free lists, one per block size, for reuse. Each rewrite of a
+    # growing index frees blocks of new sizes, so the lists held more after every rewrite: the
+    # saver's USS grew 0.75 kB per chunk over 12 000 chunks (0.04 kB with the lists emptied).
+    write_run(tmp_path, count=1, per_chunk=1)
+    records = [ChunkRecord(f"chunk-{i:06d}.h5", i, 1) for i in range(2000)]
+    write_dataset_file(tmp_path, records, SHAPE, np.dtype(np.uint16), FRAMES_DTYPE, {})
+    held = _hdf5_free_list_bytes()
+    assert held < 16_000, f"HDF5's free lists hold {held} bytes after an index rewrite"

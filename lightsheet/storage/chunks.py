@@ -14,11 +14,10 @@ Compressed planes are compressed by Blosc2 on every core and written the same wa
 the Blosc2 filter reads (``compression.py``).
 
 The index (``dataset.h5``) maps every chunk, so rewriting it costs more with every chunk
-(about 0.2 s for 4000 chunks here). By default it is rewritten after each chunk, before
-``write_volume`` returns; with ``index_budget`` N it is rewritten on a thread beside the writing
-(``background_index.py``: writing never waits for it), only once N times its last cost has
-passed (under 1/N of the time however long the run), and always at the end, by ``close``. A
-crash can then leave the last chunks unindexed: they are complete files, and
+(about 0.2 s for 4000 chunks here, the saver's writing stopped meanwhile). By default it is
+rewritten after each chunk; with ``index_budget`` N it is rewritten only once N times its last
+cost has passed (the saver keeps it under 1/N of its time however long the run), and always at
+the end. A crash can then leave the last chunks unindexed: they are complete files, and
 ``virtual.rebuild_dataset`` indexes them again.
 
 A chunk is completed when it holds its volumes, or once its first volume is ``chunk_seconds``
@@ -41,7 +40,6 @@ from typing import Any
 import h5py
 import numpy as np
 
-from lightsheet.storage.background_index import BackgroundIndex
 from lightsheet.storage.chunk_content import FRAMES_DTYPE, attr_value, frame_rows, write_tree
 from lightsheet.storage.compression import COMPRESSIONS, PlaneCompressor
 from lightsheet.storage.durable import PARTIAL_SUFFIX, partial_path, publish
@@ -163,11 +161,10 @@ class ChunkWriter:
         self._bytes_written = 0
         self._failed = False
         self._closed = False
-        self._indexed_chunks = 0  # chunks in the newest dataset.h5
+        self._index_stale = False
         self._index_budget = index_budget
         self._index_written = 0.0
         self._index_cost = 0.0
-        self._background = BackgroundIndex(self._write_index, f"index {self._run_dir.name}")
         self._write_index()  # the run opens, with 0 volumes, from its first moment
 
     @property
@@ -193,7 +190,11 @@ class ChunkWriter:
         """The complete chunk files, in volume order, built on each call: a long run completes
         thousands, and an object kept per chunk for the run's length pinned Python's small-object
         pools (the saver's memory grew with the run)."""
-        return _records(self._volume_counts)
+        firsts = itertools.accumulate(self._volume_counts, initial=0)  # one more than counts
+        return [
+            ChunkRecord(chunk_file_name(index), first, count)
+            for index, (first, count) in enumerate(zip(firsts, self._volume_counts, strict=False))
+        ]
 
     def write_volume(self, volume: np.ndarray, frames: np.ndarray) -> None:
         """Append one (z, y, x) volume and its per-plane table; completes the chunk when full.
@@ -205,7 +206,6 @@ class ChunkWriter:
             raise RuntimeError("the chunk writer is closed")
         if self._failed:
             raise RuntimeError("an earlier write failed; the chunk writer refuses more volumes")
-        self._raise_index_failure()
         if volume.shape != self._shape or volume.dtype != self._dtype:
             raise ValueError(
                 f"volume is {volume.shape} {volume.dtype}, expected {self._shape} {self._dtype}"
@@ -256,12 +256,8 @@ class ChunkWriter:
         if self._closed:
             return
         self._closed = True
-        self._background.wait()
-        error = self._background.take_error()
-        if error is not None:  # the final index, written next, says whether it still fails
-            _log.warning("an index rewrite during the run failed: %s", error)
         if self._file is None:
-            if self._indexed_chunks != self.chunks_completed:
+            if self._index_stale:
                 self._write_index()
             return
         if not self._failed:
@@ -344,10 +340,9 @@ class ChunkWriter:
             publish(partial, final)
             self._volume_counts.append(self._in_chunk)
             self._partial, self._in_chunk = None, 0
-            if self._closed or self._index_budget is None:
+            self._index_stale = True
+            if self._closed or self._index_due():
                 self._write_index()
-            elif self._index_due():
-                self._background.start(self._volume_counts)
         except BaseException as exc:
             self._failed = True
             if is_disk_full(exc):
@@ -361,27 +356,15 @@ class ChunkWriter:
         )
 
     def _index_due(self) -> bool:
-        assert self._index_budget is not None
-        since = time.monotonic() - self._index_written
-        return not self._background.busy and since >= self._index_budget * self._index_cost
+        if self._index_budget is None:
+            return True
+        return time.monotonic() - self._index_written >= self._index_budget * self._index_cost
 
-    def _raise_index_failure(self) -> None:
-        """A background rewrite that failed stops the writer as a failed write would."""
-        error = self._background.take_error()
-        if error is None:
-            return
-        self._failed = True
-        if is_disk_full(error):
-            raise disk_full_while(self._chunks_dir, error, "rewriting the index") from None
-        raise error
-
-    def _write_index(self, volume_counts: array[int] | None = None) -> None:
-        """dataset.h5 over ``volume_counts`` (a copy, on the background thread) or the writer's."""
-        counts = self._volume_counts if volume_counts is None else volume_counts
+    def _write_index(self) -> None:
         began = time.monotonic()
         write_dataset_file(
             self._run_dir,
-            _records(counts),
+            self.chunk_records,
             self._shape,
             self._dtype,
             FRAMES_DTYPE,
@@ -389,12 +372,4 @@ class ChunkWriter:
         )
         self._index_written = time.monotonic()
         self._index_cost = self._index_written - began
-        self._indexed_chunks = len(counts)
-
-
-def _records(volume_counts: array[int]) -> list[ChunkRecord]:
-    firsts = itertools.accumulate(volume_counts, initial=0)  # one more than the counts
-    return [
-        ChunkRecord(chunk_file_name(index), first, count)
-        for index, (first, count) in enumerate(zip(firsts, volume_counts, strict=False))
-    ]
+        self._index_stale = False

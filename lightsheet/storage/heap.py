@@ -20,7 +20,6 @@ from collections.abc import Callable
 from functools import cache
 
 import h5py
-from h5py._objects import phil
 
 
 @cache
@@ -51,8 +50,7 @@ def return_freed_memory() -> None:
     (glibc); each step is skipped where it is not possible."""
     collect = _hdf5_garbage_collect()
     if collect is not None:
-        with phil:  # h5py's lock on every HDF5 call: the index is rewritten on a thread
-            collect()
+        collect()
     trim = _malloc_trim()
     if trim is not None:
         trim(0)

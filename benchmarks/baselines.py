@@ -69,6 +69,9 @@ def raw_disk_gbps(
 ) -> dict[str, float]:
     """Write one prepared frame over and over with plain os.write, then fsync; the fsync counts.
 
+    Also the writing thread's CPU (user and kernel) per frame: what one frame costs the machine
+    when nothing but the write is done, beside what the pipeline's processes spend on it.
+
     Stops early (with a warning) rather than come within a safe margin of a full disk.
     """
     folder = Path(folder)
@@ -80,7 +83,7 @@ def raw_disk_gbps(
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     written = 0
     try:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.thread_time()
         while time.perf_counter() - start < seconds:
             if written + len(frame) > budget:
                 _log.info(
@@ -93,11 +96,13 @@ def raw_disk_gbps(
             _write_all(fd, frame)
             written += len(frame)
         os.fsync(fd)
-        duration = time.perf_counter() - start
+        duration, cpu = time.perf_counter() - start, time.thread_time() - cpu_start
     finally:
         os.close(fd)
         path.unlink(missing_ok=True)
-    return {"gbps": written / duration / GB, "bytes": written, "seconds": duration}
+    frames = max(1, written // len(frame))
+    return {"gbps": written / duration / GB, "bytes": written, "seconds": duration,
+            "cpu_ms_per_frame": 1e3 * cpu / frames}  # fmt: skip
 
 
 def _produce(frames: Queue, results: Queue, stop: Event, frame_shape: tuple[int, int]) -> None:

@@ -7,6 +7,34 @@ from typing import Any
 from benchmarks.pipeline_run import RateResult
 
 PROCESSES = ("camera", "dispatcher", "saver", "scanner", "main", "bench")
+PIPELINE = ("camera", "dispatcher", "saver", "scanner", "main")  # the bench is the checking
+
+
+def cpu_ceiling(best: RateResult, raw: dict[str, float], cores: int,
+                frame_bytes: int) -> dict[str, float]:  # fmt: skip
+    """What the machine's cores could carry at the CPU the best run spent per frame (all its
+    processes, the benchmark's checking and deleting included), against the raw write's rate."""
+    pipeline = sum(best.cpu_ms.get(n, {}).get("total_ms", 0.0) for n in PIPELINE)
+    bench = best.cpu_ms.get("bench", {}).get("total_ms", 0.0)
+    fps = cores * 1e3 / (pipeline + bench) if pipeline + bench else 0.0
+    return {"pipeline_ms_per_frame": round(pipeline, 2), "bench_ms_per_frame": round(bench, 2),
+            "raw_ms_per_frame": round(raw.get("cpu_ms_per_frame", 0.0), 2),
+            "ceiling_fps": round(fps, 1), "ceiling_gbps": round(fps * frame_bytes / 1e9, 3),
+            "ceiling_x_raw": round(fps * frame_bytes / 1e9 / raw["gbps"], 2)}  # fmt: skip
+
+
+def print_ceilings(ceilings: dict[str, dict[str, float]], cores: int) -> None:
+    """Why a sink's ratio is what it is: the CPU the frame path needs, against the cores."""
+    print(f"\nwhat {cores} cores carry at the CPU the best run spent per frame (OS accounting)")
+    print(f"{'sink':>6} {'pipeline ms':>11} {'bench ms':>8} {'ceiling fps':>11} {'GB/s':>6} "
+          f"{'x raw':>6} {'raw write ms':>12}")  # fmt: skip
+    for sink, c in ceilings.items():
+        print(f"{sink:>6} {c['pipeline_ms_per_frame']:>11.2f} {c['bench_ms_per_frame']:>8.2f} "
+              f"{c['ceiling_fps']:>11.1f} {c['ceiling_gbps']:>6.3f} {c['ceiling_x_raw']:>6.2f} "
+              f"{c['raw_ms_per_frame']:>12.2f}")  # fmt: skip
+    print("  ms: CPU per frame, user + kernel, summed over processes; the raw write spends its "
+          "own in one thread. A ceiling under 0.9 x raw means the cores, not the pipeline's "
+          "waiting, set the sink's ratio on this machine.")  # fmt: skip
 
 
 def _fmt(value: float | None, spec: str = ".3f") -> str:
@@ -86,6 +114,11 @@ def print_cpu(sink: str, result: RateResult, copy_ms: float) -> None:
               f"page work {profile['page_work_pct']:.0f}%): {top}")  # fmt: skip
 
 
+def compression_ceiling(figures: dict[str, Any]) -> float | None:
+    """GB/s of pixels compressed in memory with the most threads tried: the CPU's limit."""
+    return max((v for k, v in figures.items() if k.startswith("gbps_")), default=None)
+
+
 def print_compression(figures: dict[str, Any], best: RateResult | None, raw_disk: float | None,
                       ramp: list[RateResult]) -> None:  # fmt: skip
     print("\ncompression: blosc-lz4 + bit shuffle (the saver's filter) on the simulated sample")
@@ -104,6 +137,10 @@ def print_compression(figures: dict[str, Any], best: RateResult | None, raw_disk
         f"  pipeline, blosc-lz4 on disk, zero drops: {_fmt(pixels)} GB/s of pixels "
         f"= {_ratio(pixels, raw_disk)} the raw disk ({_fmt(raw_disk)} GB/s); target >= 1.5 x"
     )
+    ceiling = compression_ceiling(figures)
+    print(f"  the machine's limit: compression alone on every core, in memory, {_fmt(ceiling)} "
+          f"GB/s = {_ratio(ceiling, raw_disk)} the raw disk, before the camera and the "
+          "dispatcher take their share of the same cores")  # fmt: skip
 
 
 def print_preview(preview: dict[str, Any] | None, with_rate: RateResult | None,

@@ -165,6 +165,12 @@ def measure_preview(folder: Path, rate: float, args: argparse.Namespace) -> dict
     return {"watched": watched, "unwatched": unwatched, "below": below}
 
 
+def ceilings(sinks: dict[str, dict]) -> dict[str, dict[str, float]]:
+    cores = os.cpu_count() or 1
+    return {k: report.cpu_ceiling(s["best"], s["raw"], cores, FRAME_BYTES)
+            for k, s in sinks.items() if s["best"] is not None}  # fmt: skip
+
+
 def summary(sinks: dict[str, dict], compressed: dict | None, preview: dict | None,
             copy_ms: float, args: argparse.Namespace) -> dict[str, Any]:  # fmt: skip
     def fig(sink: str, key: str) -> float | None:
@@ -191,6 +197,10 @@ def summary(sinks: dict[str, dict], compressed: dict | None, preview: dict | Non
         "compressed_pixels_gbps_disk": round(comp_best.gbps, 4) if comp_best else None,
         "compression_ratio": compressed["figures"].get("ratio") if compressed else None,
         "compression": compressed["figures"] if compressed else None,
+        "compression_ceiling_gbps": report.compression_ceiling(compressed["figures"])
+        if compressed
+        else None,
+        "cpu_ceiling": ceilings(sinks),
         "frames_dropped": sum(r.frames_dropped for r in reported if r is not None),
         "cpu_ms_per_frame": profiled.cpu_ms if profiled else {},
         "cpu_ms_per_frame_by_sink": {
@@ -278,6 +288,7 @@ def _print_all(measured: dict[str, dict], compressed: dict | None, preview: dict
                      "sashimi_gbps": part["sashimi"]["gbps"],
                      "limited_by": part["limited_by"]})  # fmt: skip
     report.print_summary(rows)
+    report.print_ceilings(ceilings(measured), os.cpu_count() or 1)
     for sink, part in measured.items():
         if part["profiled"] is not None:
             report.print_cpu(sink, part["profiled"], copy_ms)

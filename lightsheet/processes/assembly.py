@@ -43,9 +43,12 @@ class RunAssembly:
     """The volumes of one run, handed to the saver in order, gaps recorded.
 
     ``wait_slot`` is called while waiting for the saver to free a slot (a heartbeat); it raises
-    ``Stopped`` when the process must stop. ``on_plane`` sees each plane once it is in its slot
-    (plane, volume index, plane index), ``on_volume`` each volume before it is handed on: the
-    preview fills its copy plane by plane and shows it at the volume's end.
+    ``Stopped`` when the process must stop. ``beat`` is called for every slot taken: a run of gap
+    volumes, each taking a slot the saver frees within ``WRITE_TIMEOUT_S``, is work, not a hang,
+    and without it the dispatcher was stopped as "not answering" after 2 s of handing on gaps.
+    ``on_plane`` sees each plane once it is in its slot (plane, volume index, plane index),
+    ``on_volume`` each volume before it is handed on: the preview fills its copy plane by plane
+    and shows it at the volume's end.
     """
 
     def __init__(
@@ -56,6 +59,7 @@ class RunAssembly:
         wait_slot: Callable[[], None],
         on_volume: Callable[[np.ndarray, int], None] | None = None,
         on_plane: Callable[[np.ndarray, int, int], None] | None = None,
+        beat: Callable[[], None] | None = None,
     ) -> None:
         self.plan = plan
         self._ring = volumes
@@ -63,6 +67,7 @@ class RunAssembly:
         self._wait_slot = wait_slot
         self._on_volume = on_volume
         self._on_plane = on_plane
+        self._beat = beat
         self._current: _Volume | None = None
         self.next_volume = 0
         self.missing = 0  # planes handed on empty
@@ -131,6 +136,8 @@ class RunAssembly:
     # -- internals ------------------------------------------------------------------------------
 
     def _take_slot(self) -> Slot:
+        if self._beat is not None:
+            self._beat()
         while True:
             slot = self._ring.acquire_write(WRITE_TIMEOUT_S)
             if slot is not None:

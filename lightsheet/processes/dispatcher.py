@@ -158,7 +158,7 @@ class DispatcherWorker(Worker):
         self._status.reset(DispatcherStatus.volumes, DispatcherStatus.gaps)
         self._run = RunAssembly(
             state.plan, self._volumes, self.log, self._wait_for_saver, self._on_volume,
-            self._on_plane,
+            self._on_plane, beat=self.beat,
         )  # fmt: skip
         self.log.info("run %d: assembling %d-plane volumes", state.plan.run, state.plan.planes)
 

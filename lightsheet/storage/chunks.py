@@ -200,7 +200,9 @@ class ChunkWriter:
         """Append one (z, y, x) volume and its per-plane table; completes the chunk when full.
 
         ``volume`` may be a view into shared memory: uncompressed planes are written from it
-        without a copy, and it is not referenced after the call returns.
+        without a copy, and it is not referenced after the call returns. A plane the table marks
+        absent is not written (it reads as zeros): a saver behind a camera that dropped whole
+        volumes catches up instead of writing 8 MB of zeros for each of their planes.
         """
         if self._closed:
             raise RuntimeError("the chunk writer is closed")
@@ -296,6 +298,7 @@ class ChunkWriter:
                 maxshape=(None, *self._shape),
                 dtype=self._dtype,
                 chunks=(1, 1, height, width),
+                fillvalue=0,  # what an unwritten (gap) plane reads as
                 **({} if self._compressor is None else self._compressor.dataset_options()),
             )
             self._frames = chunk.create_dataset(
@@ -319,7 +322,10 @@ class ChunkWriter:
         index = self._in_chunk
         planes = self._shape[0]
         self._data.resize(index + 1, axis=0)
+        present = rows["present"]
         for plane in range(planes):
+            if not present[plane]:  # a gap: its HDF5 chunk stays unwritten and reads as zeros
+                continue
             image = volume[plane]
             if not image.flags.c_contiguous:
                 image = np.ascontiguousarray(image)

@@ -23,34 +23,29 @@ import h5py
 
 
 @cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
+def _c_function(library: str | None, name: str) -> Callable[..., int] | None:
+    """A C function of ``library`` (a path, or a name for ``find_library``), or None where the
+    library or the symbol is not there (not glibc: musl, macOS; a static or unusual HDF5)."""
+    path = library if library is None or "/" in library else ctypes.util.find_library(library)
+    if path is None:
         return None
     try:
-        trim: Callable[[int], int] = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim this way
+        function: Callable[..., int] = getattr(ctypes.CDLL(path), name)
+    except (OSError, AttributeError):
         return None
-    return trim
-
-
-@cache
-def _hdf5_garbage_collect() -> Callable[[], int] | None:
-    """``H5garbage_collect`` of the libhdf5 h5py uses: h5py's extension module links it, and a
-    symbol looked up through the module's handle is found in the libraries it links."""
-    try:
-        collect: Callable[[], int] = ctypes.CDLL(h5py.h5.__file__).H5garbage_collect
-    except (OSError, AttributeError):  # a static or unusual build: leave the lists alone
-        return None
-    return collect
+    return function
 
 
 def return_freed_memory() -> None:
     """Empty HDF5's free lists into the heap, then hand the heap's free memory back to the OS
-    (glibc); each step is skipped where it is not possible."""
-    collect = _hdf5_garbage_collect()
+    (glibc); each step is skipped where it is not possible.
+
+    ``H5garbage_collect`` is looked up through h5py's own extension module, which links the
+    libhdf5 h5py uses: a symbol found through a module's handle is searched in what it links.
+    """
+    collect = _c_function(h5py.h5.__file__, "H5garbage_collect")
     if collect is not None:
         collect()
-    trim = _malloc_trim()
+    trim = _c_function("c", "malloc_trim")
     if trim is not None:
         trim(0)

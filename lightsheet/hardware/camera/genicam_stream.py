@@ -9,6 +9,8 @@ would copy, so frames are read through numpy views of that same memory.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from pathlib import Path
@@ -27,12 +29,13 @@ POP_SLICE_S = 0.05  # a blocked read notices stop() and a lost camera within thi
 # not fit the stream socket while Aravis's receiver thread waits for a core. The socket holds
 # GIGE_SOCKET_FRAMES frames (Aravis's "auto" holds one, and shrinks it below the kernel's default
 # for small frames), and a frame is given up as incomplete only after 0.5 s instead of 0.1 s, so
-# a receiver thread the scheduler delays loses nothing. The kernel caps the socket at
-# net.core.rmem_max; Aravis sizes it when the first frame's leader arrives, so a first frame
-# larger than the kernel's default (rmem_default) still needs the receiver to keep up.
+# a receiver thread the scheduler delays loses nothing. The socket is sized before the
+# acquisition starts (size_receive_buffer; Aravis would size it at the first frame's leader), past
+# net.core.rmem_max where the process holds CAP_NET_ADMIN and capped there where it does not.
 GIGE_SOCKET_FRAMES = 8
 GIGE_FRAME_RETENTION_US = 500_000
 RMEM_MAX = Path("/proc/sys/net/core/rmem_max")
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # Linux's value; Python does not name it
 GVSP_ID_SPAN = 0xFFFF  # GigE Vision 1.x block ids run 1..65535 and skip 0 when they wrap
 
 
@@ -93,6 +96,13 @@ class StreamRun:
     def __init__(
         self, aravis: Any, camera: Any, lost_signal: threading.Event, frame_bytes: int
     ) -> None:
+        if camera.is_gv_device():
+            # With CAP_NET_RAW (root), Aravis receives through a packet socket that takes every
+            # packet on the interface until its filter is attached, and parses them as GVSP: a
+            # stray packet starts a frame that never completes, and the first frame is lost
+            # (38 starts in 40 under loopback traffic). The plain UDP socket sees the camera's
+            # packets only, and is the one GIGE_SOCKET_FRAMES sizes.
+            camera.gv_set_stream_options(aravis.GvStreamOption.PACKET_SOCKET_DISABLED)
         try:
             self._stream = camera.create_stream(None, None)
         except Exception as exc:
@@ -103,10 +113,15 @@ class StreamRun:
         # its ids; every other stream's ids jump, which FrameCounter counts already.
         self._counts_underruns = isinstance(self._stream, aravis.FakeStream)
         if isinstance(self._stream, aravis.GvStream):
-            socket_bytes = min(GIGE_SOCKET_FRAMES * frame_bytes, 2**31 - 1)
+            socket_bytes = min(GIGE_SOCKET_FRAMES * frame_bytes, 2**30)
+            # A FIXED size of 0 keeps Aravis's hands off the socket sized here, which it would
+            # cut back to net.core.rmem_max at the first frame.
             self._stream.set_property("socket-buffer", aravis.GvStreamSocketBuffer.FIXED)
-            self._stream.set_property("socket-buffer-size", socket_bytes)
-            warn_if_socket_capped(frame_bytes)
+            granted = size_receive_buffer(int(self._stream.get_port()), socket_bytes)
+            if not granted:  # the socket was not found: Aravis sizes it at the first frame
+                self._stream.set_property("socket-buffer-size", socket_bytes)
+            if granted < 2 * frame_bytes:
+                warn_if_socket_capped(frame_bytes)
             self._stream.set_property("frame-retention", GIGE_FRAME_RETENTION_US)
         self.counter = FrameCounter(wrap=GVSP_ID_SPAN)
         self.failed = 0  # buffers that came back incomplete
@@ -159,6 +174,43 @@ class StreamRun:
         stream, self._stream = self._stream, None
         if not reachable:
             abandon(stream)
+
+
+def size_receive_buffer(port: int, nbytes: int) -> int:
+    """Give this process's UDP socket bound to ``port`` a receive buffer of ``nbytes`` now, and
+    return the bytes of payload the kernel granted (0: no such socket found).
+
+    Aravis sizes its stream socket only when the first frame's leader arrives, so the first frame
+    met the kernel's default (212 992 bytes here) and a 1 MB frame lost packets while the
+    receiver thread woke. Aravis does not expose the socket; it is found among this process's
+    descriptors (Linux). With CAP_NET_ADMIN the size is forced past net.core.rmem_max (as the
+    packet socket's 32 MB ring was, for root); without it the kernel caps it there.
+    """
+    try:
+        links = list(Path("/proc/self/fd").iterdir())
+    except OSError:
+        return 0
+    for link in links:
+        try:
+            if not os.readlink(link).startswith("socket:"):
+                continue
+            with socket.socket(fileno=os.dup(int(link.name))) as candidate:
+                if (
+                    candidate.family != socket.AF_INET
+                    or candidate.type != socket.SOCK_DGRAM
+                    or candidate.getsockname()[1] != port
+                ):
+                    continue
+                try:
+                    candidate.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, nbytes)
+                except PermissionError:
+                    candidate.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, nbytes)
+                # The kernel reports twice the payload it grants (the rest is its bookkeeping).
+                return candidate.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2
+        except OSError:
+            continue  # closed since the listing
+    _log.debug("genicam: no UDP socket on port %d to size; Aravis sizes it at frame 0", port)
+    return 0
 
 
 def warn_if_socket_capped(frame_bytes: int) -> None:

@@ -18,6 +18,8 @@ import psutil
 
 BENCH = "bench"  # the benchmark's own threads in the main process
 MAIN = "main"
+INDEX = "index"  # the saver's dataset.h5 writer
+INDEX_MODULE = "lightsheet.storage.index_child"
 
 _bench_threads: set[int] = set()
 _lock = threading.Lock()
@@ -48,10 +50,29 @@ def _bench_times(process: psutil.Process) -> tuple[float, float]:
     return user, system
 
 
+def with_helpers(pids: Mapping[str, int]) -> dict[str, int]:
+    """``pids`` and the helper processes they started themselves: the saver's dataset.h5
+    writer (``lightsheet.storage.index_child``) as "index", so its CPU and memory are counted."""
+    found = dict(pids)
+    for pid in pids.values():
+        try:
+            children = psutil.Process(pid).children()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        for child in children:
+            try:
+                if INDEX_MODULE in child.cmdline():
+                    found[INDEX] = child.pid
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+    return found
+
+
 def snapshot(pids: Mapping[str, int], frames: int = 0) -> CpuSnapshot:
-    """CPU times of the named child processes and of this (main) process, split as above."""
+    """CPU times of the named child processes (and their helpers, ``with_helpers``) and of
+    this (main) process, split as above."""
     shot = CpuSnapshot(frames=frames)
-    for name, pid in pids.items():
+    for name, pid in with_helpers(pids).items():
         try:
             times = psutil.Process(pid).cpu_times()
         except (psutil.NoSuchProcess, psutil.AccessDenied):

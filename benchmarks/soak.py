@@ -67,7 +67,7 @@ def our_blocks() -> list[str]:
 def sample(pids: dict[str, int], frames: int) -> dict[str, Any]:
     """One row: per process USS (MB), fds, threads; our shared-memory blocks; CPU times."""
     row: dict[str, Any] = {"t": time.monotonic(), "frames": frames, "processes": {}}
-    for name, pid in {**pids, "main": os.getpid()}.items():
+    for name, pid in {**cpu.with_helpers(pids), "main": os.getpid()}.items():
         try:
             process = psutil.Process(pid)
             with process.oneshot():

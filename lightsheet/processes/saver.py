@@ -127,6 +127,7 @@ class SaverWorker(Worker):
             waveforms=plan.waveforms,
             chunk_seconds=plan.chunk_seconds,
             index_budget=INDEX_BUDGET,
+            index_in_child=True,  # the saver never stops writing for a rewrite
         )
         status = self._status
         status.reset(SaverStatus.volumes, SaverStatus.chunks, SaverStatus.bytes)

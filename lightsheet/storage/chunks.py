@@ -13,12 +13,8 @@ contiguous dataset, unlike a chunked one, could not be resized to the volumes ac
 Compressed planes are compressed by Blosc2 on every core and written the same way, as chunks
 the Blosc2 filter reads (``compression.py``).
 
-The index (``dataset.h5``) maps every chunk, so rewriting it costs more with every chunk
-(about 0.2 s for 4000 chunks here, the saver's writing stopped meanwhile). By default it is
-rewritten after each chunk; with ``index_budget`` N it is rewritten only once N times its last
-cost has passed (the saver keeps it under 1/N of its time however long the run), and always at
-the end. A crash can then leave the last chunks unindexed: they are complete files, and
-``virtual.rebuild_dataset`` indexes them again.
+The index (``dataset.h5``) maps every chunk, so rewriting it costs more with every chunk; when
+and where it is rewritten (``index_budget``, ``index_in_child``) is ``run_index.py``'s.
 
 A chunk is completed when it holds its volumes, or once its first volume is ``chunk_seconds``
 old: a saver that dies loses at most the chunk it was writing, so at most that long of the run.
@@ -28,7 +24,6 @@ too full is ``DiskFull``, raised before anything of the chunk is written.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
 from array import array
@@ -43,6 +38,7 @@ import numpy as np
 from lightsheet.storage.chunk_content import FRAMES_DTYPE, attr_value, frame_rows, write_tree
 from lightsheet.storage.compression import COMPRESSIONS, PlaneCompressor
 from lightsheet.storage.durable import PARTIAL_SUFFIX, partial_path, publish
+from lightsheet.storage.run_index import RunIndex
 from lightsheet.storage.space import disk_full_while, is_disk_full, require_room
 from lightsheet.storage.virtual import (
     CHUNK_ATTRS,
@@ -52,7 +48,7 @@ from lightsheet.storage.virtual import (
     WAVEFORMS,
     ChunkRecord,
     chunk_file_name,
-    write_dataset_file,
+    chunk_records,
 )
 
 FORMAT = "lightsheet-run"
@@ -119,6 +115,7 @@ class ChunkWriter:
         waveforms: Mapping[str, Any] | None = None,
         chunk_seconds: float | None = None,
         index_budget: float | None = None,
+        index_in_child: bool = False,
     ) -> None:
         shape = _checked_layout(volume_shape, volumes_per_chunk, compression, attrs)
         self._compressor = (
@@ -161,11 +158,9 @@ class ChunkWriter:
         self._bytes_written = 0
         self._failed = False
         self._closed = False
-        self._index_stale = False
-        self._index_budget = index_budget
-        self._index_written = 0.0
-        self._index_cost = 0.0
-        self._write_index()  # the run opens, with 0 volumes, from its first moment
+        self._index = RunIndex(
+            self._run_dir, shape, self._dtype, self._run_attrs, index_budget, index_in_child
+        )
 
     @property
     def run_dir(self) -> Path:
@@ -187,14 +182,8 @@ class ChunkWriter:
 
     @property
     def chunk_records(self) -> list[ChunkRecord]:
-        """The complete chunk files, in volume order, built on each call: a long run completes
-        thousands, and an object kept per chunk for the run's length pinned Python's small-object
-        pools (the saver's memory grew with the run)."""
-        firsts = itertools.accumulate(self._volume_counts, initial=0)  # one more than counts
-        return [
-            ChunkRecord(chunk_file_name(index), first, count)
-            for index, (first, count) in enumerate(zip(firsts, self._volume_counts, strict=False))
-        ]
+        """The complete chunk files, in volume order, built on each call from their counts."""
+        return chunk_records(self._volume_counts)
 
     def write_volume(self, volume: np.ndarray, frames: np.ndarray) -> None:
         """Append one (z, y, x) volume and its per-plane table; completes the chunk when full.
@@ -217,6 +206,7 @@ class ChunkWriter:
             need = self._per_chunk * volume.nbytes
             require_room(self._chunks_dir, need, f"chunk {self.chunks_completed}")
         try:
+            self._index.collect()
             if self._file is None:
                 self._open_chunk()
             self._append(volume, rows)
@@ -258,12 +248,14 @@ class ChunkWriter:
         if self._closed:
             return
         self._closed = True
+        try:
+            if self._file is not None and not self._failed:
+                self._complete_chunk()
+            if not self._failed:
+                self._finish_index()
+        finally:
+            self._index.close()  # after a failure: a rewrite in flight still completes
         if self._file is None:
-            if self._index_stale:
-                self._write_index()
-            return
-        if not self._failed:
-            self._complete_chunk()
             return
         _log.warning("left %s unfinished after a failed write", self._partial)
         try:
@@ -346,9 +338,7 @@ class ChunkWriter:
             publish(partial, final)
             self._volume_counts.append(self._in_chunk)
             self._partial, self._in_chunk = None, 0
-            self._index_stale = True
-            if self._closed or self._index_due():
-                self._write_index()
+            self._index.chunk_completed(self._volume_counts, rewrite=not self._closed)
         except BaseException as exc:
             self._failed = True
             if is_disk_full(exc):
@@ -361,21 +351,11 @@ class ChunkWriter:
             first_volume + self._volume_counts[-1] - 1,
         )
 
-    def _index_due(self) -> bool:
-        if self._index_budget is None:
-            return True
-        return time.monotonic() - self._index_written >= self._index_budget * self._index_cost
-
-    def _write_index(self) -> None:
-        began = time.monotonic()
-        write_dataset_file(
-            self._run_dir,
-            self.chunk_records,
-            self._shape,
-            self._dtype,
-            FRAMES_DTYPE,
-            self._run_attrs,
-        )
-        self._index_written = time.monotonic()
-        self._index_cost = self._index_written - began
-        self._index_stale = False
+    def _finish_index(self) -> None:
+        try:
+            self._index.finish(self._volume_counts)
+        except BaseException as exc:
+            self._failed = True
+            if is_disk_full(exc):
+                raise disk_full_while(self._chunks_dir, exc, "writing dataset.h5") from None
+            raise

@@ -8,6 +8,7 @@ only maps chunk files under their final name, so it opens at every instant of a 
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -44,6 +45,17 @@ class ChunkRecord:
 def chunk_file_name(index: int) -> str:
     """The final name of the chunk file with the given index (sorts in volume order)."""
     return f"chunk-{index:06d}.h5"
+
+
+def chunk_records(counts: Sequence[int]) -> list[ChunkRecord]:
+    """The complete chunk files of a run from the volumes each holds, in volume order: a long
+    run completes thousands, and an object kept per chunk for the run's length pinned Python's
+    small-object pools (the saver's memory grew with the run), so only the counts are kept."""
+    firsts = itertools.accumulate(counts, initial=0)  # one more than counts
+    return [
+        ChunkRecord(chunk_file_name(index), first, count)
+        for index, (first, count) in enumerate(zip(firsts, counts, strict=False))
+    ]
 
 
 def write_dataset_file(

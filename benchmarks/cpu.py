@@ -61,7 +61,7 @@ def with_helpers(pids: Mapping[str, int]) -> dict[str, int]:
             continue
         for child in children:
             try:
-                if INDEX_MODULE in child.cmdline():
+                if any(INDEX_MODULE in part for part in child.cmdline()):
                     found[INDEX] = child.pid
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue

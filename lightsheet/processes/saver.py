@@ -5,6 +5,8 @@ dispatcher reuse it; when it falls behind, the dispatcher blocks on the full vol
 back-pressure reaches the camera ring, where the camera counts what it cannot place.
 A disk that has no room for the next chunk ends the run as a fault ("disk full (...)") with every
 completed chunk indexed, before the disk is so full that the index or metadata cannot be written.
+dataset.h5 is rewritten by a child of this process (``storage/index_child.py``), whose cost grows
+with the run: the saver hands it the chunk counts and goes on writing.
 
 Its desired state is the run whose files are open (``SaverState``). When the run's END marker
 arrives it closes the files and sends ``RunClosed`` with the run's final counts, carried in-band

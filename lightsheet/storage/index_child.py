@@ -33,6 +33,10 @@ import numpy as np
 
 from lightsheet.storage.virtual import chunk_records, write_dataset_file
 
+CHILD_CODE = (
+    "import sys; from lightsheet.storage.index_child import serve; "
+    "serve(sys.stdin.buffer, sys.stdout.buffer)"
+)
 WAIT_SLICE_S = 0.5  # a wait for the child notices its death within this
 EXIT_TIMEOUT_S = 10.0
 
@@ -158,13 +162,14 @@ class IndexChild:
 
 
 def _start_child() -> subprocess.Popen[bytes]:
-    """The child runs this module with the saver's interpreter; the package's folder leads its
-    path so it imports this very lightsheet whatever the working directory."""
+    """The child runs ``serve`` with the saver's interpreter; the package's folder leads its
+    path so it imports this very lightsheet whatever the working directory. (Not ``-m``: the
+    package imports this module first, and runpy would then run a second copy of it.)"""
     package_root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     return subprocess.Popen(
-        [sys.executable, "-m", "lightsheet.storage.index_child"],
+        [sys.executable, "-c", CHILD_CODE],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         env=env,
@@ -200,7 +205,3 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
             answer = ("error", getattr(exc, "errno", None), f"{type(exc).__name__}: {exc}")
         pickle.dump(answer, answers, protocol=pickle.HIGHEST_PROTOCOL)
         answers.flush()
-
-
-if __name__ == "__main__":
-    serve(sys.stdin.buffer, sys.stdout.buffer)

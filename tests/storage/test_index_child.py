@@ -29,7 +29,7 @@ def index_children() -> list[psutil.Process]:
     found = []
     for child in psutil.Process().children():
         try:
-            if "lightsheet.storage.index_child" in child.cmdline():
+            if any("lightsheet.storage.index_child" in part for part in child.cmdline()):
                 found.append(child)
         except psutil.NoSuchProcess:
             continue

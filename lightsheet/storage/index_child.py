@@ -12,16 +12,20 @@ the saver's heap. Here one child per run, started at the first rewrite, takes th
 - one rewrite is in flight at a time, so the indexes publish in the order they were asked for;
   the last one of a run is asked for by ``finish``, which waits for it.
 
-The child ends at the end of its stdin: when the saver closes it, or dies (then it finishes the
-rewrite it holds, which maps only complete chunks, and exits).
+The child ends at the end of its stdin when the saver closes it, and is killed with the saver
+(Linux's parent-death signal) if the saver dies: after a saver's death the main process rebuilds
+dataset.h5 from the chunk files, and a rewrite the child held, published after that, would hide
+the chunks completed since (a killed-saver test found it mapping 1 volume of 2).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import pickle
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -35,8 +39,9 @@ from lightsheet.storage.virtual import chunk_records, write_dataset_file
 
 CHILD_CODE = (
     "import sys; from lightsheet.storage.index_child import serve; "
-    "serve(sys.stdin.buffer, sys.stdout.buffer)"
+    "serve(sys.stdin.buffer, sys.stdout.buffer, parent={parent})"
 )
+PR_SET_PDEATHSIG = 1
 WAIT_SLICE_S = 0.5  # a wait for the child notices its death within this
 EXIT_TIMEOUT_S = 10.0
 
@@ -169,7 +174,7 @@ def _start_child() -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     return subprocess.Popen(
-        [sys.executable, "-c", CHILD_CODE],
+        [sys.executable, "-c", CHILD_CODE.format(parent=os.getpid())],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         env=env,
@@ -177,8 +182,23 @@ def _start_child() -> subprocess.Popen[bytes]:
     )
 
 
-def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
+def die_with(parent: int) -> None:
+    """Have the kernel kill this process when ``parent`` (the saver's main thread) ends, and
+    end now if it already has. Where prctl does not exist (not Linux), the child ends at the
+    end of its stdin only."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (AttributeError, OSError):
+        return
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(0)
+
+
+def serve(requests: IO[bytes], answers: IO[bytes], parent: int | None = None) -> None:
     """The child: the run's setup, then one rewrite per message until the end of ``requests``."""
+    if parent is not None:
+        die_with(parent)
     try:
         setup = pickle.load(requests)
     except EOFError:
@@ -203,5 +223,8 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
             answer: tuple[Any, ...] = ("ok", time.monotonic() - began)
         except Exception as exc:  # told to the saver, which fails the run with it
             answer = ("error", getattr(exc, "errno", None), f"{type(exc).__name__}: {exc}")
-        pickle.dump(answer, answers, protocol=pickle.HIGHEST_PROTOCOL)
-        answers.flush()
+        try:
+            pickle.dump(answer, answers, protocol=pickle.HIGHEST_PROTOCOL)
+            answers.flush()
+        except BrokenPipeError:
+            return  # the saver closed its end: nobody is waiting for the answer

@@ -173,12 +173,17 @@ def _steady(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _process_figures(samples: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     steady = _steady(samples)
-    names = [n for n in steady[0]["processes"] if all(n in s["processes"] for s in steady)]
+    # A helper (the saver's index child) starts after the first sample and ends at the run's
+    # close: each process is reported over the samples that found it.
+    names = list(dict.fromkeys(n for s in steady for n in s["processes"]))
     figures = {}
     for name in names:
-        series = [s["processes"][name] for s in steady]
+        found = [s for s in steady if name in s["processes"]]
+        if len(found) < 2:
+            continue
+        series = [s["processes"][name] for s in found]
         uss = [p["uss_mb"] for p in series]
-        slope = _slope_mb_per_min([s["t"] for s in steady], uss)
+        slope = _slope_mb_per_min([s["t"] for s in found], uss)
         figures[name] = {
             "uss_start_mb": round(uss[0], 1),
             "uss_end_mb": round(uss[-1], 1),

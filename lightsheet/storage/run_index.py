@@ -77,9 +77,9 @@ class RunIndex:
             raise _as_raised(exc) from None
 
     def finish(self, counts: array[int]) -> None:
-        """The run's last dataset.h5, over ``counts``, written before this returns: by the child
-        if it runs (after the rewrite it holds), else here."""
-        if self._child is not None and self._child.pid is not None:
+        """The run's last dataset.h5, over ``counts``, written before this returns: by a child
+        if the run used one (after the rewrite it holds), else here."""
+        if self._child is not None and self._child.used:
             try:
                 self._child.finish(counts if self._stale else None)
             except IndexWriteFailed as exc:

@@ -16,6 +16,7 @@ import pytest
 
 from lightsheet.storage import ChunkWriter, open_run
 from lightsheet.storage.durable import partial_path
+from lightsheet.storage.index_child import REWRITES_PER_CHILD
 from lightsheet.storage.virtual import DATASET_FILE
 from tests.runtime.procs import is_gone
 from tests.storage.test_storage_chunks import SHAPE, frames, volume
@@ -133,3 +134,18 @@ def test_the_child_ends_when_its_writer_dies(tmp_path: Path) -> None:
     assert child_pid.value > 0
     wait_until(lambda: is_gone(child_pid.value), WAIT_S, "the orphaned dataset.h5 writer to end")
     assert indexed_volumes(tmp_path) in (0, 1)  # whichever index it published, it opens
+
+
+def test_a_child_is_replaced_after_its_share_of_rewrites(tmp_path: Path) -> None:
+    """Each child's heap keeps part of every rewrite; a fresh one after REWRITES_PER_CHILD."""
+    pids: set[int] = set()
+    with ChunkWriter(tmp_path, SHAPE, np.uint16, 1, index_in_child=True) as writer:
+        deadline = time.monotonic() + WAIT_S
+        index = 0
+        while len(pids) < 2 and time.monotonic() < deadline:
+            writer.write_volume(volume(index % 8), frames(index))
+            pids.update(child.pid for child in index_children())
+            index += 1
+        assert indexed_volumes(tmp_path) >= REWRITES_PER_CHILD
+    assert len(pids) >= 2, "the first child served every rewrite"
+    assert indexed_volumes(tmp_path) == index

@@ -91,10 +91,6 @@ class IndexChild:
         """Whether a rewrite was ever asked of a child (the run is long enough for one)."""
         return self._used
 
-    @property
-    def pid(self) -> int | None:
-        return None if self._process is None else self._process.pid
-
     def submit(self, counts: array[int]) -> None:
         """Ask for dataset.h5 over the chunks whose volume counts are ``counts``; not while busy."""
         if self._busy:
@@ -157,7 +153,7 @@ class IndexChild:
         try:
             pickle.dump(message, self._process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
             self._process.stdin.flush()
-        except (BrokenPipeError, OSError):
+        except OSError:  # a broken pipe: the child died
             self._died()
 
     def _receive(self) -> None:

@@ -49,10 +49,6 @@ class RunIndex:
             IndexChild(run_dir, volume_shape, dtype, FRAMES_DTYPE, attrs) if in_child else None
         )
 
-    @property
-    def child_pid(self) -> int | None:
-        return None if self._child is None else self._child.pid
-
     def chunk_completed(self, counts: array[int], rewrite: bool = True) -> None:
         """A chunk was published; ``counts`` holds the volumes of every complete chunk. With
         ``rewrite`` False (the last chunk of a run) only ``finish`` will index it."""

@@ -94,6 +94,30 @@ def run(args: argparse.Namespace) -> int:
         folder = prepare_run_folder(args.out, args.overwrite)
     except RunFolderError as exc:
         raise UsageError(str(exc)) from None
+    previous = signal.signal(signal.SIGTERM, raise_interrupt)
+    try:
+        outcome = _run_in(folder, config, args)
+    except KeyboardInterrupt:  # during start-up, before the run existed
+        with deferred_interrupts():
+            mark_interrupted(folder, config.model_dump(mode="json"))
+        sys.stderr.write("lightsheet acquire: interrupted before the run started\n")
+        return ExitCode.INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if isinstance(outcome, ExitCode):
+        return outcome  # refused, and stderr says why
+    _print_summary(outcome)
+    print_processed(outcome.folder)
+    return _STATUS_EXIT[outcome.status]
+
+
+def _run_in(folder: Path, config: RigConfig, args: argparse.Namespace) -> Outcome | ExitCode:
+    """Everything from the folder's creation to the run's end.
+
+    An interrupt that escapes is one before the run existed (``_acquire`` handles those after),
+    and the caller marks the folder, so that none is left without metadata.json: such a folder
+    is neither a run nor empty, and the next ``acquire --out`` into it would be refused.
+    """
     remember_run(folder)  # `lightsheet logs` finds the latest run wherever it was written
     try:  # before anything is written: a full disk refuses the run in one line
         scan = config.scanning.mode
@@ -102,10 +126,9 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"lightsheet acquire: {exc}\n")
         return ExitCode.FAULT
     setup_process_logging("main", folder / "logs", config.logging.level)
-    previous = signal.signal(signal.SIGTERM, raise_interrupt)
     progress = None if args.quiet else ProgressLine()
     try:
-        outcome = _acquire(config, folder, args, progress)
+        return _acquire(config, folder, args, progress)
     except SessionConfigError as exc:
         logging.getLogger("lightsheet.cli").error("refused: %s", exc)
         raise UsageError(str(exc)) from None
@@ -113,18 +136,9 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger("lightsheet.cli").error("acquisition failed: %s", exc)
         sys.stderr.write(f"lightsheet acquire: {exc}\n")
         return ExitCode.FAULT
-    except KeyboardInterrupt:  # during start-up, before the run existed
-        with deferred_interrupts():
-            mark_interrupted(folder, config.model_dump(mode="json"))
-        sys.stderr.write("lightsheet acquire: interrupted before the run started\n")
-        return ExitCode.INTERRUPTED
     finally:
-        signal.signal(signal.SIGTERM, previous)
         if progress is not None:
             progress.close()
-    _print_summary(outcome)
-    print_processed(outcome.folder)
-    return _STATUS_EXIT[outcome.status]
 
 
 def _acquire(

@@ -42,15 +42,16 @@ def raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def mark_interrupted(folder: Path, config: dict[str, object]) -> None:
+def mark_interrupted(folder: Path, fresh: dict[str, object]) -> None:
     """The run was interrupted before it existed (during start-up): its metadata says so.
 
-    A run whose metadata already tells how it ended keeps it: the interrupt came after its end.
+    ``fresh`` is the metadata written where the folder has none yet. A run whose metadata
+    already tells how it ended keeps it: the interrupt came after its end.
     """
     try:
         metadata = read_metadata(folder)
     except (FileNotFoundError, ValueError):
-        metadata = {"config": config, "start_time": None}
+        metadata = {**fresh, "start_time": None}
     if metadata.get("stop_reason", "running") not in ("running", "interrupted"):
         return
     metadata.update(stop_reason="interrupted", stop_time=now_iso())

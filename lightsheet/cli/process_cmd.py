@@ -18,11 +18,12 @@ from tqdm import tqdm
 
 from lightsheet.app.run_folder import RunFolderError, prepare_run_folder
 from lightsheet.cli.exit_codes import ExitCode
+from lightsheet.cli.interrupts import deferred_interrupts, mark_interrupted
 from lightsheet.cli.parser import UsageError, positive_int
 from lightsheet.cli.progress import format_duration
 from lightsheet.postprocess import ENGINES, Outcome, ProcessingInputError, ProcessOptions, Step
-from lightsheet.postprocess.plan import make_plan
-from lightsheet.postprocess.run import execute, open_engine
+from lightsheet.postprocess.plan import Plan, make_plan
+from lightsheet.postprocess.run import Engine, execute, open_engine
 from lightsheet.runtime.logs import setup_process_logging
 
 _STATUS_EXIT = {
@@ -78,15 +79,28 @@ def run(args: argparse.Namespace) -> int:
                 folder = prepare_run_folder(args.out, args.overwrite)
             except RunFolderError as exc:
                 raise UsageError(str(exc)) from None
-            setup_process_logging("process", folder / "logs", "INFO")
-            with _Bars(disable=args.quiet) as bars, _CancelOnSignal() as cancel:
-                outcome = execute(plan, engine, folder, bars, cancel)
+            try:
+                outcome = _process_into(folder, plan, engine, args)
+            except KeyboardInterrupt:  # before its metadata, or a second Ctrl-C gave up waiting
+                with deferred_interrupts():
+                    mark_interrupted(folder, {"kind": "processed", "source_run": args.run_dir})
+                sys.stderr.write("lightsheet process: interrupted\n")
+                return ExitCode.INTERRUPTED
     except ProcessingInputError as exc:
         raise UsageError(str(exc)) from None
     _print_summary(outcome)
     if outcome.status == "fault":
         sys.stderr.write(f"lightsheet process: {outcome.stop_reason}\n")
     return _STATUS_EXIT[outcome.status]
+
+
+def _process_into(folder: Path, plan: Plan, engine: Engine, args: argparse.Namespace) -> Outcome:
+    """Everything after the output folder exists; an interrupt that escapes it is marked in
+    the folder by the caller, since a folder left without metadata.json is refused by the next
+    ``--out`` into it, even with ``--overwrite``."""
+    setup_process_logging("process", folder / "logs", "INFO")
+    with _Bars(disable=args.quiet) as bars, _CancelOnSignal() as cancel:
+        return execute(plan, engine, folder, bars, cancel)
 
 
 class _Bars:

@@ -5,6 +5,7 @@ what happened during the run for `lightsheet inspect`.
 from __future__ import annotations
 
 import datetime as _dt
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -198,7 +199,8 @@ def summarize_run(run_dir: str | Path) -> RunSummary:
         missing = int(np.count_nonzero(~present))
         gaps = frame_gaps(present, shape[1]) if missing else []
 
-    files = [path for path in run_dir.rglob("*") if path.is_file()]
+    sizes = _file_sizes(run_dir)
+    files = list(sizes)
     chunk_files = sorted(
         path.name for path in (run_dir / CHUNKS_DIR).glob("chunk-*.h5") if path.is_file()
     )
@@ -221,9 +223,24 @@ def summarize_run(run_dir: str | Path) -> RunSummary:
             str(path.relative_to(run_dir)) for path in files if path.name.endswith(PARTIAL_SUFFIX)
         ),
         unindexed_chunks=[name for name in chunk_files if name not in indexed],
-        total_bytes=sum(path.stat().st_size for path in files),
+        total_bytes=sum(sizes.values()),
         metadata=meta,
     )
+
+
+def _file_sizes(run_dir: Path) -> dict[Path, int]:
+    """The size of every file in the run folder, each measured as it is listed: a run being
+    written renames files meanwhile (a chunk or dataset.h5 published from its .partial), and
+    one gone between its listing and its stat is left out."""
+    sizes = {}
+    for path in run_dir.rglob("*"):
+        try:
+            status = path.stat()
+        except FileNotFoundError:
+            continue
+        if stat.S_ISREG(status.st_mode):
+            sizes[path] = status.st_size
+    return sizes
 
 
 def summary_as_dict(summary: RunSummary) -> dict[str, Any]:

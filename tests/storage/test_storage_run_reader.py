@@ -154,3 +154,22 @@ def test_open_run_is_read_only(tmp_path):
             data[0] = 0
     finally:
         data.file.close()
+
+
+def test_a_file_published_while_the_run_is_summarized_is_not_an_error(tmp_path, monkeypatch):
+    """A rewrite of dataset.h5 (the saver's index child) renames its .partial file while the
+    run is read: a file that vanishes between the listing and its size is left out, not an
+    error (the main process summarized a run the saver was still writing, and failed so)."""
+    finished_run(tmp_path, {})
+    partial = tmp_path / "dataset.h5.partial"
+    partial.write_bytes(b"x" * 100)
+    listing = type(tmp_path).rglob
+
+    def then_published(self, pattern):
+        yield from listing(self, pattern)
+        partial.unlink(missing_ok=True)  # after the listing, before anything else looks at it
+
+    monkeypatch.setattr(type(tmp_path), "rglob", then_published)
+    summary = summarize_run(tmp_path)
+    assert summary.volumes_saved == 6
+    assert summary.total_bytes > 0

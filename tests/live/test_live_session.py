@@ -82,14 +82,22 @@ def test_update_settings_and_pipe_message_change_the_running_copy_as_documented(
 
 
 def test_a_raising_processor_is_switched_off_and_the_run_keeps_its_data(tmp_path: Path) -> None:
+    """The processor reads only the newest frame and may skip any, so the run is long enough for
+    it to reach its third (40 volumes of 10 ms frames, 2 s) and its state is waited for: with 6
+    volumes of 2 ms frames, a loaded machine ended the run before the processor's third frame."""
     folder = prepare_run_folder(tmp_path / "run", overwrite=False)
-    session = Session(rig(multi_core=True), log_dir=folder / "logs")
+    config = small_rig(PLANES, exposure_ms=10.0).updated(processing={"multi_core": True})
+    session = Session(config, log_dir=folder / "logs")
     session.processing.set_processor(Fragile())
     with session:
-        outcome = run_acquisition(session, folder, 6, None)
-        stats = session.processing.stats()
+        outcome = run_acquisition(session, folder, 40, None)
+        stats = wait_until(
+            lambda: (now := session.processing.stats()).state == "switched off" and now,
+            20,
+            "the processor switched off",
+        )
         events = session.processing.take_events()
-    assert outcome.status == "completed" and outcome.frames_saved == 6 * PLANES
+    assert outcome.status == "completed" and outcome.frames_saved == 40 * PLANES
     assert stats.state == "switched off" and stats.errors == 1
     assert len(events) == 1 and "ZeroDivisionError: fragile gave up" in events[0].traceback
     assert "switched off" in events[0].text

@@ -342,9 +342,10 @@ class Worker(abc.ABC):
             self.reply(self.__current, value)
 
     def __enter(self, phase: Phase, stage: str) -> None:
+        """Beat, then the phase: the monitor saw a new phase with the old beat as a hang."""
         self.__stage = stage
-        self.__phase.value = phase
         self.beat()
+        self.__phase.value = phase
 
     def __record_failure(self, exc: BaseException) -> None:
         if isinstance(exc, WorkerFailure):

@@ -235,10 +235,13 @@ def test_unrelated_traffic_on_the_interface_costs_no_frame(gige: None) -> None:
 # -- the test image, frame ids, no drops ----------------------------------------------------------
 
 
-def read_views(camera: GenicamCamera, count: int, n_views: int = 6) -> list[tuple[int, np.ndarray]]:
+def read_views(
+    camera: GenicamCamera, count: int, n_views: int = 32
+) -> list[tuple[int, np.ndarray]]:
     """``count`` frames received straight into lent views; (frame id, copy of the frame).
     ``camera.lost_while_reading`` is frames_lost at the last frame (what comes after it, until
-    the stop, finds no view and would count too)."""
+    the stop, finds no view and would count too). 32 views hold 0.32 s of frames at 100 frames/s:
+    with 6 (60 ms), a test process kept off the CPU that long by a loaded machine lost a frame."""
     views = [np.zeros(camera.frame_shape, np.uint16) for _ in range(n_views)]
     for index, view in enumerate(views):
         camera.queue_view(view, index)

@@ -256,6 +256,8 @@ def read_views(
             frames.append((info.frame_id, views[index].copy()))
             camera.queue_view(views[index], index)
         camera.lost_while_reading = camera.frames_lost
+        run = camera._run  # which count it was: a failure says (skipped ids, failed, underruns)
+        camera.lost_detail = (run.counter.skipped, run.failed, run.underruns)
     finally:
         camera.stop()
     return frames
@@ -282,7 +284,7 @@ def test_frames_received_into_views_equal_the_test_pattern_without_drops(
         camera.set_roi(0, 0, 128, 128)
         camera.set_exposure_ms(10.0)  # 100 frames/s, and the image's scale is exactly 1
         frames = read_views(camera, 150)  # the simulator's 16-bit ids wrap within these
-        assert camera.lost_while_reading == 0
+        assert camera.lost_while_reading == 0, camera.lost_detail
     assert_pattern_with_consecutive_ids(frames)
 
 

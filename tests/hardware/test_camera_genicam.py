@@ -288,6 +288,30 @@ def test_frames_received_into_views_equal_the_test_pattern_without_drops(
     assert_pattern_with_consecutive_ids(frames)
 
 
+def test_a_slow_start_of_the_fake_camera_loses_no_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Aravis's Fake stream thread ticks from the stream's creation, before any buffer is queued
+    or the acquisition started, and counts a tick without a buffer as an underrun. Those ticks
+    were counted as lost frames: a start kept off the CPU for one frame period (a loaded
+    machine) lost one. Here the buffers reach the stream 50 ms (5 periods) after it exists."""
+    push = genicam_stream.StreamRun.push
+    delayed: list[bool] = []
+
+    def late_push(run: genicam_stream.StreamRun, buffer: object) -> None:
+        if not delayed:
+            delayed.append(True)
+            time.sleep(0.05)  # the start-up being late is the condition under test
+        push(run, buffer)
+
+    monkeypatch.setattr(genicam_stream.StreamRun, "push", late_push)
+    with fake_camera(pixel_format="Mono16") as camera:
+        camera.set_roi(0, 0, 128, 128)
+        camera.set_exposure_ms(10.0)
+        frames = read_views(camera, 20)
+        assert camera.lost_while_reading == 0, camera.lost_detail
+    assert delayed == [True]
+    assert_pattern_with_consecutive_ids(frames)
+
+
 def test_read_into_copies_the_test_pattern_of_a_region_with_an_offset() -> None:
     with fake_camera(pixel_format="Mono16") as camera:
         camera.set_roi(100, 40, 96, 64)

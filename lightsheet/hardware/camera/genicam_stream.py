@@ -112,6 +112,7 @@ class StreamRun:
         # Only the in-process Fake camera skips a frame it has no buffer for without a jump in
         # its ids; every other stream's ids jump, which FrameCounter counts already.
         self._counts_underruns = isinstance(self._stream, aravis.FakeStream)
+        self._underruns_before: int | None = None  # set at the first buffer pushed
         if isinstance(self._stream, aravis.GvStream):
             socket_bytes = min(GIGE_SOCKET_FRAMES * frame_bytes, 2**30)
             # A FIXED size of 0 keeps Aravis's hands off the socket sized here, which it would
@@ -127,6 +128,10 @@ class StreamRun:
         self.failed = 0  # buffers that came back incomplete
 
     def push(self, buffer: Any) -> None:
+        if self._underruns_before is None and self._counts_underruns:
+            # The Fake stream's thread ticks from the stream's creation and counts each tick
+            # without a buffer; those before the first buffer are no frame of this start.
+            self._underruns_before = self._raw_underruns()
         self._stream.push_buffer(buffer)
 
     def pop(self, timeout_s: float, halt: threading.Event) -> Any | None:
@@ -164,8 +169,11 @@ class StreamRun:
     @property
     def underruns(self) -> int:
         """Frames the in-process Fake camera skipped for want of a buffer (0 for other streams)."""
-        if not self._counts_underruns or self._stream is None:
+        if self._underruns_before is None or self._stream is None:
             return 0
+        return self._raw_underruns() - self._underruns_before
+
+    def _raw_underruns(self) -> int:
         return int(self._aravis.Stream.get_statistics(self._stream)[2])
 
     def close(self, reachable: bool = True) -> None:

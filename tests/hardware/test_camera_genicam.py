@@ -240,8 +240,8 @@ def read_views(
 ) -> list[tuple[int, np.ndarray]]:
     """``count`` frames received straight into lent views; (frame id, copy of the frame).
     ``camera.lost_while_reading`` is frames_lost at the last frame (what comes after it, until
-    the stop, finds no view and would count too). 32 views hold 0.32 s of frames at 100 frames/s:
-    with 6 (60 ms), a test process kept off the CPU that long by a loaded machine lost a frame."""
+    the stop, finds no view and would count too). 32 views hold 0.32 s of frames at 100 frames/s,
+    so a test process kept off the CPU on a loaded machine does not starve the camera."""
     views = [np.zeros(camera.frame_shape, np.uint16) for _ in range(n_views)]
     for index, view in enumerate(views):
         camera.queue_view(view, index)

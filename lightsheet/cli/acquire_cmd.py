@@ -98,8 +98,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         outcome = _run_in(folder, config, args)
     except KeyboardInterrupt:  # during start-up, before the run existed
-        with deferred_interrupts():
-            mark_interrupted(folder, {"config": config.model_dump(mode="json")})
+        mark_interrupted(folder, {"config": config.model_dump(mode="json")})
         sys.stderr.write("lightsheet acquire: interrupted before the run started\n")
         return ExitCode.INTERRUPTED
     finally:

@@ -15,7 +15,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from lightsheet.storage.metadata import now_iso, read_metadata, write_metadata
+from lightsheet.storage.metadata import (
+    STOP_REASON_RUNNING,
+    now_iso,
+    read_metadata,
+    write_metadata,
+)
 
 log = logging.getLogger("lightsheet.cli")
 
@@ -46,17 +51,20 @@ def mark_interrupted(folder: Path, fresh: dict[str, object]) -> None:
     """The run was interrupted before it existed (during start-up): its metadata says so.
 
     ``fresh`` is the metadata written where the folder has none yet. A run whose metadata
-    already tells how it ended keeps it: the interrupt came after its end.
+    already tells how it ended keeps it: the interrupt came after its end. Further interrupts
+    are deferred meanwhile, so none can leave the file half written.
     """
-    try:
-        metadata = read_metadata(folder)
-    except (FileNotFoundError, ValueError):
-        metadata = {**fresh, "start_time": None}
-    if metadata.get("stop_reason", "running") not in ("running", "interrupted"):
-        return
-    metadata.update(stop_reason="interrupted", stop_time=now_iso())
-    metadata.setdefault("volumes_saved", 0)
-    try:
-        write_metadata(folder, metadata)
-    except OSError as exc:
-        log.error("could not write the metadata of %s: %s", folder, exc)
+    with deferred_interrupts():
+        try:
+            metadata = read_metadata(folder)
+        except (FileNotFoundError, ValueError):
+            metadata = {**fresh, "start_time": None}
+        reason = metadata.get("stop_reason", STOP_REASON_RUNNING)
+        if reason not in (STOP_REASON_RUNNING, "interrupted"):
+            return
+        metadata.update(stop_reason="interrupted", stop_time=now_iso())
+        metadata.setdefault("volumes_saved", 0)
+        try:
+            write_metadata(folder, metadata)
+        except OSError as exc:
+            log.error("could not write the metadata of %s: %s", folder, exc)

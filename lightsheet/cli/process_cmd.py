@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from lightsheet.app.run_folder import RunFolderError, prepare_run_folder
 from lightsheet.cli.exit_codes import ExitCode
-from lightsheet.cli.interrupts import deferred_interrupts, mark_interrupted
+from lightsheet.cli.interrupts import mark_interrupted
 from lightsheet.cli.parser import UsageError, positive_int
 from lightsheet.cli.progress import format_duration
 from lightsheet.postprocess import ENGINES, Outcome, ProcessingInputError, ProcessOptions, Step
@@ -82,8 +82,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 outcome = _process_into(folder, plan, engine, args)
             except KeyboardInterrupt:  # before its metadata, or a second Ctrl-C gave up waiting
-                with deferred_interrupts():
-                    mark_interrupted(folder, {"kind": "processed", "source_run": args.run_dir})
+                mark_interrupted(folder, {"kind": "processed", "source_run": args.run_dir})
                 sys.stderr.write("lightsheet process: interrupted\n")
                 return ExitCode.INTERRUPTED
     except ProcessingInputError as exc:

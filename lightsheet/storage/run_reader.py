@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as _dt
 import stat
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -201,8 +202,9 @@ def summarize_run(run_dir: str | Path) -> RunSummary:
 
     sizes = _file_sizes(run_dir)
     files = list(sizes)
+    chunks = run_dir / CHUNKS_DIR
     chunk_files = sorted(
-        path.name for path in (run_dir / CHUNKS_DIR).glob("chunk-*.h5") if path.is_file()
+        path.name for path in files if path.parent == chunks and fnmatch(path.name, "chunk-*.h5")
     )
     return RunSummary(
         path=run_dir,

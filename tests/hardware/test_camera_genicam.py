@@ -292,17 +292,16 @@ def test_a_slow_start_of_the_fake_camera_loses_no_frame(monkeypatch: pytest.Monk
     """Aravis's Fake stream thread ticks from the stream's creation, before any buffer is queued
     or the acquisition started, and counts a tick without a buffer as an underrun. Those ticks
     were counted as lost frames: a start kept off the CPU for one frame period (a loaded
-    machine) lost one. Here the buffers reach the stream 50 ms (5 periods) after it exists."""
-    push = genicam_stream.StreamRun.push
+    machine) lost one. Here the start goes on 50 ms (5 periods) after the stream exists."""
+    create = genicam_stream.StreamRun.__init__
     delayed: list[bool] = []
 
-    def late_push(run: genicam_stream.StreamRun, buffer: object) -> None:
-        if not delayed:
-            delayed.append(True)
-            time.sleep(0.05)  # the start-up being late is the condition under test
-        push(run, buffer)
+    def late_start(run: genicam_stream.StreamRun, *args: object) -> None:
+        create(run, *args)
+        delayed.append(True)
+        time.sleep(0.05)  # the start-up being late is the condition under test
 
-    monkeypatch.setattr(genicam_stream.StreamRun, "push", late_push)
+    monkeypatch.setattr(genicam_stream.StreamRun, "__init__", late_start)
     with fake_camera(pixel_format="Mono16") as camera:
         camera.set_roi(0, 0, 128, 128)
         camera.set_exposure_ms(10.0)

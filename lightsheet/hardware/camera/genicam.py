@@ -256,8 +256,7 @@ class GenicamCamera(Camera, FrameViews):
         run = StreamRun(self._aravis, cam, self._control_lost, frame_bytes)
         self._pool_in_use = not self._view_buffers
         lent = [self._view_buffers[address][1] for _, address, _ in self._views.entries]
-        for buffer in self._pool.buffers(frame_bytes) if self._pool_in_use else lent:
-            run.push(buffer)
+        run.begin(self._pool.buffers(frame_bytes) if self._pool_in_use else lent)
         self._done.clear()
         self._halt.clear()
         self._run = run

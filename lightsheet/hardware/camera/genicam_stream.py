@@ -13,6 +13,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +113,7 @@ class StreamRun:
         # Only the in-process Fake camera skips a frame it has no buffer for without a jump in
         # its ids; every other stream's ids jump, which FrameCounter counts already.
         self._counts_underruns = isinstance(self._stream, aravis.FakeStream)
-        self._underruns_before: int | None = None  # set at the first buffer pushed
+        self._underruns_before = 0  # the Fake stream's count when the buffers were queued
         if isinstance(self._stream, aravis.GvStream):
             socket_bytes = min(GIGE_SOCKET_FRAMES * frame_bytes, 2**30)
             # A FIXED size of 0 keeps Aravis's hands off the socket sized here, which it would
@@ -127,11 +128,15 @@ class StreamRun:
         self.counter = FrameCounter(wrap=GVSP_ID_SPAN)
         self.failed = 0  # buffers that came back incomplete
 
-    def push(self, buffer: Any) -> None:
-        if self._underruns_before is None and self._counts_underruns:
-            # The Fake stream's thread ticks from the stream's creation and counts each tick
-            # without a buffer; those before the first buffer are no frame of this start.
+    def begin(self, buffers: Iterable[Any]) -> None:
+        """Queue the start's buffers. The Fake stream's thread ticks from the stream's creation
+        and counts each tick without a buffer; those before these buffers are no frame."""
+        if self._counts_underruns:
             self._underruns_before = self._raw_underruns()
+        for buffer in buffers:
+            self.push(buffer)
+
+    def push(self, buffer: Any) -> None:
         self._stream.push_buffer(buffer)
 
     def pop(self, timeout_s: float, halt: threading.Event) -> Any | None:
@@ -169,7 +174,7 @@ class StreamRun:
     @property
     def underruns(self) -> int:
         """Frames the in-process Fake camera skipped for want of a buffer (0 for other streams)."""
-        if self._underruns_before is None or self._stream is None:
+        if not self._counts_underruns or self._stream is None:
             return 0
         return self._raw_underruns() - self._underruns_before
 

@@ -74,6 +74,7 @@ class RateResult:
     frames_acquired: int = 0
     frames_dropped: int = 0
     frames_missing: int = 0
+    frames_copied: int = 0  # copied into a volume slot, as the dispatcher counted them
     volumes_requested: int = 0
     volumes_saved: int = 0
     stop_reason: str = ""
@@ -130,6 +131,7 @@ class RateResult:
             "frames_acquired": self.frames_acquired,
             "frames_dropped": self.frames_dropped,
             "frames_missing": self.frames_missing,
+            "frames_copied": self.frames_copied,
             "volumes_requested": self.volumes_requested,
             "volumes_saved": self.volumes_saved,
             "stop_reason": self.stop_reason,
@@ -347,6 +349,7 @@ def _acquire(
             result.profile = profiler.finish()
         reaper.pause()
         acquisition.finish()
+        result.frames_copied = int(session.status_values()["frames_copied"])
     if watcher is not None:
         result.preview = {"watcher": watcher}  # turned into figures once the table is read
     return closed_at or time.time()

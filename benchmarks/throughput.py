@@ -58,13 +58,15 @@ PREVIEW_LOWER = 0.8  # the preview is also measured at this share of the zero-dr
 COMPRESSED_STEPS = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0)  # times the disk's zero-drop rate
 # Copies of each frame's pixels between the camera's buffer (the frame ring slot the camera
 # reads into) and the write into the file, counted by reading the code path:
-#   dispatcher: copy_frame(), ring slot -> volume slot, dark subtraction in the same pass  1
-#   saver, none: H5Dwrite_chunk straight from the volume slot (write(2) into the file)      0
-#   saver, blosc: Blosc2 reads the plane in the volume slot and writes its compressed
+#   dispatcher: the frame stays in its slot, the volume slot names it (held_frames.py)     0
+#     (copy_frame() into the volume slot instead when the dark frame is subtracted or the
+#     frame ring has no room to hold it: the dispatcher counts those, ``frames_copied``)
+#   saver, none: H5Dwrite_chunk straight from the frame slot (write(2) into the file)       0
+#   saver, blosc: Blosc2 reads the plane in the frame slot and writes its compressed
 #     frame (a third of the bytes), which H5Dwrite_chunk writes as it is                   0
 #   preview watched: each plane of a previewed volume (<= preview_hz volumes/s) copied  +1
 #     into the preview buffer's back slot as it arrives; the volume's end switches slots
-COPIES_BY_CODE = {"none": 1, "blosc-lz4": 1, "blosc-zstd": 1}
+COPIES_BY_CODE = {"none": 0, "blosc-lz4": 0, "blosc-zstd": 0}
 
 
 def ramp(folder: Path, rates: list[float], seconds: float, refine: int,
@@ -208,6 +210,11 @@ def summary(sinks: dict[str, dict], compressed: dict | None, preview: dict | Non
         },
         "copies_per_frame": COPIES_BY_CODE["none"],
         "copies_per_frame_compressed": COPIES_BY_CODE["blosc-lz4"],
+        "copies_per_frame_counted": {
+            k: round(r.frames_copied / r.frames_acquired, 4)
+            for k, s in sinks.items()
+            if (r := s["best"]) is not None and r.frames_acquired
+        },
         "copies_measured": {
             k: {n: p.get("copies") for n, p in s["profiled"].profile.items()}
             for k, s in sinks.items()
@@ -295,6 +302,11 @@ def _print_all(measured: dict[str, dict], compressed: dict | None, preview: dict
     print(f"\ncopies of each frame's pixels, camera buffer -> file, counted in the code: "
           f"{COPIES_BY_CODE['none']} uncompressed, {COPIES_BY_CODE['blosc-lz4']} with blosc, "
           "+1 per previewed plane when the preview is watched; sashimi-style: 6")  # fmt: skip
+    for sink, part in measured.items():
+        best = part["best"]
+        if best is not None and best.frames_acquired:
+            print(f"  frames the dispatcher copied at the highest zero-drop rate ({sink}): "
+                  f"{best.frames_copied} of {best.frames_acquired}")  # fmt: skip
     if compressed is not None:
         raw_disk = measured["disk"]["raw"]["gbps"]
         report.print_compression(compressed["figures"], compressed["best"], raw_disk,

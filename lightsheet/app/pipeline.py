@@ -217,6 +217,7 @@ class Pipeline:
             "frame_rate_hz": camera.fps,
             "frames_dropped": camera.dropped,
             "frames_missing": self.status.section(DispatcherStatus).gaps,
+            "frames_copied": self.status.section(DispatcherStatus).copied,
             "ring_fill": counters.fill / max(counters.capacity, 1),
             "saver_mbps": self.status.section(SaverStatus).mbps,
         }
@@ -286,7 +287,7 @@ class Pipeline:
                 DispatcherState("idle", 1, height, width), **common,
             )  # fmt: skip
         if name == "saver":
-            return SaverWorker(self._volumes.spec, self.status, **common)
+            return SaverWorker(self._volumes.spec, self.status, self._frames.spec, **common)
         if name == "trigger":
             return TriggerWorker(config.trigger, self.status, self.gate, **common)
         raise ValueError(f"unknown process {name!r}")

@@ -68,10 +68,16 @@ class SavingConfig(ConfigModel):
 
 class BuffersConfig(ConfigModel):
     frame_ring_mb: float = Field(
-        256.0, gt=0, description="Shared memory for frames between camera and dispatcher (MB)."
+        640.0,
+        gt=0,
+        description="Shared memory for frames from the camera until they are saved (MB): the "
+        "saver writes planes straight from it, so it is the run's main buffer.",
     )
     volume_ring_mb: float = Field(
-        512.0, gt=0, description="Shared memory for volumes between dispatcher and saver (MB)."
+        256.0,
+        gt=0,
+        description="Shared memory for volumes between dispatcher and saver (MB): only planes "
+        "that are copied (dark subtracted, or a frame ring too full) are put in it.",
     )
     preview_hz: float = Field(30.0, ge=1, le=120, description="Preview updates per second.")
 

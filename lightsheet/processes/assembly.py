@@ -2,15 +2,17 @@
 
 A frame's place comes only from its id (volume = id // planes, plane = id % planes), never from
 the order of arrival, so a missing frame leaves a recorded gap and every later plane stays where
-it belongs. Copying a frame into its volume slot is the one copy on the data path, and the dark
-subtraction happens in that same pass. Everything here belongs to one run: a new run gets a new
-``RunAssembly``, so nothing half-built can ever merge into the next run.
+it belongs. A frame whose slot the dispatcher may hold (``held_frames.py``) is not copied at all:
+the volume slot names the frame slot and the saver writes the plane from it. Otherwise the frame
+is copied into its volume slot, the dark subtraction in that same pass. Everything here belongs
+to one run: a new run gets a new ``RunAssembly``, so nothing half-built can ever merge into the
+next run.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +39,8 @@ class _Volume:
     index: int
     slot: Slot
     table: np.ndarray
+    sources: list[np.ndarray]  # each plane's pixels: a held frame slot's or the volume slot's
+    frame_slots: np.ndarray  # the frame-ring slot of each plane, -1: in the volume slot
 
 
 class RunAssembly:
@@ -46,9 +50,9 @@ class RunAssembly:
     ``Stopped`` when the process must stop. ``beat`` is called for every slot taken: a run of gap
     volumes, each taking a slot the saver frees within ``WRITE_TIMEOUT_S``, is work, not a hang,
     and without it the dispatcher was stopped as "not answering" after 2 s of handing on gaps.
-    ``on_plane`` sees each plane once it is in its slot (plane, volume index, plane index),
-    ``on_volume`` each volume before it is handed on: the preview fills its copy plane by plane
-    and shows it at the volume's end.
+    ``on_plane`` sees each plane once it is placed (plane, volume index, plane index),
+    ``on_volume`` each volume's planes before it is handed on: the preview fills its copy plane
+    by plane and shows it at the volume's end.
     """
 
     def __init__(
@@ -57,7 +61,7 @@ class RunAssembly:
         volumes: Ring,
         log: logging.Logger,
         wait_slot: Callable[[], None],
-        on_volume: Callable[[np.ndarray, int], None] | None = None,
+        on_volume: Callable[[Sequence[np.ndarray], int], None] | None = None,
         on_plane: Callable[[np.ndarray, int, int], None] | None = None,
         beat: Callable[[], None] | None = None,
     ) -> None:
@@ -71,10 +75,14 @@ class RunAssembly:
         self._current: _Volume | None = None
         self.next_volume = 0
         self.missing = 0  # planes handed on empty
+        self.copied = 0  # frames copied into their volume slot instead of referenced
         self.closed = False
 
     def place(self, frame: np.ndarray, frame_id: int, camera_ts: float, host_ts: float,
-              dark: np.ndarray | None) -> None:  # fmt: skip
+              dark: np.ndarray | None, held: Slot | None = None) -> int | None:  # fmt: skip
+        """Place one frame; with ``held`` (its frame slot, which the caller keeps until the volume
+        slot is released) it is referenced instead of copied. Returns the position of the volume
+        slot that refers to ``held``, or None when the frame was copied or ignored."""
         planes = self.plan.planes
         volume, plane = divmod(frame_id, planes)
         if self._current is not None and self._current.index < volume:
@@ -88,22 +96,31 @@ class RunAssembly:
                 self._log.error(
                     "frame %d arrived after its volume %d was saved; ignored", frame_id, volume
                 )
-                return
+                return None
             self._open(volume)
         current = self._current
         assert current is not None
-        plan = self.plan
-        view = volume_view(current.slot.data, planes, plan.height, plan.width)
-        copy_frame(frame, view[plane], dark)
+        position: int | None = None
+        if held is not None and dark is None and frame.shape == (self.plan.height, self.plan.width):
+            current.sources[plane] = frame
+            current.frame_slots[plane] = held.index
+            position = current.slot.position
+        else:
+            target = self._own_plane(current, plane)
+            copy_frame(frame, target, dark)
+            self.copied += 1
+            current.sources[plane] = target
+            current.frame_slots[plane] = -1
         row = current.table[plane]
         row["frame_id"] = frame_id
         row["camera_ts"] = camera_ts
         row["host_ts"] = host_ts
         row["present"] = True
         if self._on_plane is not None:
-            self._on_plane(view[plane], volume, plane)
+            self._on_plane(current.sources[plane], volume, plane)
         if plane == planes - 1:
             self._push()
+        return position
 
     def finish(self, last_frame_id: int, frames_acquired: int, frames_dropped: int) -> None:
         """The run ended after ``last_frame_id``: hand on every volume up to it, then the end.
@@ -145,8 +162,18 @@ class RunAssembly:
             self._wait_slot()  # waiting on a slow saver is back-pressure, not a hang
 
     def _open(self, index: int) -> None:
-        table = empty_frame_table(index, self.plan.planes)
-        self._current = _Volume(index, self._take_slot(), table)
+        planes = self.plan.planes
+        table = empty_frame_table(index, planes)
+        slot = self._take_slot()
+        own = volume_view(slot.data, planes, self.plan.height, self.plan.width)
+        sources = [own[plane] for plane in range(planes)]
+        self._current = _Volume(index, slot, table, sources, np.full(planes, -1, np.int32))
+
+    def _own_plane(self, current: _Volume, plane: int) -> np.ndarray:
+        plan = self.plan
+        volume = volume_view(current.slot.data, plan.planes, plan.height, plan.width)
+        plane_view: np.ndarray = volume[plane]
+        return plane_view
 
     def _push(self) -> None:
         current, self._current = self._current, None
@@ -154,9 +181,9 @@ class RunAssembly:
         plan = self.plan
         table = current.table
         missing = ~table["present"]
-        view = volume_view(current.slot.data, plan.planes, plan.height, plan.width)
         if missing.any():
-            view[missing] = 0
+            for plane in np.flatnonzero(missing):  # shown as zeros; the saver skips them
+                self._own_plane(current, int(plane))[...] = 0
             self.missing += int(missing.sum())
             self._log.warning(
                 "volume %d saved with %d missing plane(s): %s",
@@ -172,7 +199,9 @@ class RunAssembly:
         meta["height"] = plan.height
         meta["width"] = plan.width
         meta["frames"][: plan.planes] = table
+        meta["in_frame_slot"][: plan.planes] = current.frame_slots >= 0
+        meta["frame_slot"][: plan.planes] = current.frame_slots
         if self._on_volume is not None:
-            self._on_volume(view, current.index)
+            self._on_volume(current.sources, current.index)
         self._ring.commit(current.slot)
         self.next_volume = current.index + 1

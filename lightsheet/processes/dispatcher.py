@@ -6,6 +6,11 @@ rate-limited and only when someone watches. In both, a previewed volume is copie
 plane as its frames arrive and shown at its end (``preview_fill.py``). ``TakeDark`` averages the
 next frames into the dark frame and is answered when it is ready.
 
+In acquire mode a frame is not copied: its frame slot stays held until the saver has written the
+plane from it (``held_frames.py``), so the pixels go from the camera's slot to the file with no
+copy in between; a frame is copied into its volume slot only when the dark frame is subtracted or
+the frame ring is too full to hold more.
+
 A run ends with the camera's END marker, whose counts go on to the saver with the run's own
 gap count. A run that is replaced before its END arrived (a new run started, a stop cut short)
 is closed at once: its partial volume handed on with its gaps and an END marked "cut off", so
@@ -15,6 +20,7 @@ drained into their volumes first.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -22,6 +28,7 @@ import numpy as np
 from lightsheet.processes.assembly import RunAssembly, Stopped
 from lightsheet.processes.commands import DispatcherState, TakeDark
 from lightsheet.processes.frames import KIND_END, KIND_VOID, frame_view
+from lightsheet.processes.held_frames import FREE, HeldFrames
 from lightsheet.processes.preview_fill import PreviewFill
 from lightsheet.processes.status import DispatcherStatus
 from lightsheet.runtime.commands import DEFERRED, CommandRefused
@@ -56,6 +63,7 @@ class DispatcherWorker(Worker):
     def setup(self) -> None:
         self._status = self._board.section(DispatcherStatus)
         self._frames = self._frames_spec.attach()
+        self._held = HeldFrames(self._frames)
         self._volumes = self._volumes_spec.attach()
         self._preview: PreviewBuffer = self._preview_spec.attach()
         self._state = DispatcherState("idle", 1, 1, 1)
@@ -95,6 +103,7 @@ class DispatcherWorker(Worker):
         return DEFERRED
 
     def step(self) -> None:
+        self._give_back()
         slot = self._frames.acquire_read(READ_TIMEOUT_S)
         if slot is not None:
             self._handle(slot)
@@ -117,6 +126,7 @@ class DispatcherWorker(Worker):
     # -- frames ---------------------------------------------------------------------------------
 
     def _handle(self, slot: Slot) -> None:
+        position = FREE
         try:
             meta = slot.meta
             kind = int(meta["kind"])
@@ -131,15 +141,23 @@ class DispatcherWorker(Worker):
                     self._accumulate_dark(frame)
             elif self._run is not None and int(meta["run"]) == self._run.plan.run:
                 dark = self._dark if self._state.subtract_dark else None
-                self._run.place(
+                held = slot if self._held.can_reference(self._run.plan.planes) else None
+                placed = self._run.place(
                     frame, int(meta["frame_id"]), float(meta["camera_ts"]),
-                    float(meta["host_ts"]), dark,
+                    float(meta["host_ts"]), dark, held,
                 )  # fmt: skip
+                position = FREE if placed is None else placed
                 self._status.gaps = self._run.missing
+                self._status.copied = self._run.copied
             elif self._state.mode == "preview" and self._state.preview:
                 self._publish_frame(frame, int(meta["frame_id"]))
         finally:
-            self._frames.release(slot)
+            self._held.add(slot, position)
+            self._give_back()
+
+    def _give_back(self) -> None:
+        """Frame slots back to the camera once the saver released the volumes naming them."""
+        self._held.give_back(self._volumes.released)
 
     def _drain(self) -> None:
         for _ in range(DRAIN_LIMIT):
@@ -155,7 +173,7 @@ class DispatcherWorker(Worker):
 
     def _open_run(self, state: DispatcherState) -> None:
         assert state.plan is not None
-        self._status.reset(DispatcherStatus.volumes, DispatcherStatus.gaps)
+        self._status.reset(DispatcherStatus.volumes, DispatcherStatus.gaps, DispatcherStatus.copied)
         self._run = RunAssembly(
             state.plan, self._volumes, self.log, self._wait_for_saver, self._on_volume,
             self._on_plane, beat=self.beat,
@@ -178,6 +196,7 @@ class DispatcherWorker(Worker):
         self.log.info("run %d: all volumes handed to the saver", run.plan.run)
 
     def _wait_for_saver(self) -> None:
+        self._give_back()  # the camera needs the slots of the volumes the saver finished
         self.beat()
         if self.stop_event.is_set():
             raise Stopped
@@ -187,7 +206,7 @@ class DispatcherWorker(Worker):
         if state.preview:
             self._fill.add(index, plane_index, plane, state.planes, None, state.preview_hz)
 
-    def _on_volume(self, volume: np.ndarray, index: int) -> None:
+    def _on_volume(self, volume: Sequence[np.ndarray], index: int) -> None:
         self._status.volumes += 1
         self._fill.complete(index, volume)
 

@@ -12,6 +12,8 @@ or the camera restarted): the consumer releases it unread, and the ring stays in
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from lightsheet.storage.chunks import FRAMES_DTYPE
@@ -55,6 +57,11 @@ def volume_meta_dtype(planes: int) -> np.dtype:
             ("frames_dropped", "<i8"),
             ("frames_missing", "<i8"),
             ("frames", FRAME_TABLE, (planes,)),
+            # Where each plane's pixels are: in the frame-ring slot ``frame_slot`` (held by the
+            # dispatcher until this volume slot is released), or, as in blank metadata, in this
+            # slot's own data (copied, or a gap).
+            ("in_frame_slot", "?", (planes,)),
+            ("frame_slot", "<i4", (planes,)),
         ]
     )
 
@@ -78,6 +85,30 @@ def frame_view(slot_data: np.ndarray, height: int, width: int) -> np.ndarray:
 def volume_view(slot_data: np.ndarray, planes: int, height: int, width: int) -> np.ndarray:
     """The first ``planes`` images of a slot as a (planes, height, width) view."""
     return slot_data.reshape(-1)[: planes * height * width].reshape(planes, height, width)
+
+
+def volume_planes(
+    slot_data: np.ndarray,
+    meta: np.ndarray,
+    planes: int,
+    height: int,
+    width: int,
+    frame_slot: Callable[[int], np.ndarray] | None,
+) -> list[np.ndarray]:
+    """Each plane of a volume slot where the dispatcher left it: in the frame-ring slot its
+    metadata names (``frame_slot(index)`` gives that slot's data) or in the volume slot's own
+    data. Views, never copies."""
+    own = volume_view(slot_data, planes, height, width)
+    found: list[np.ndarray] = []
+    elsewhere = meta["in_frame_slot"][:planes].tolist()
+    for plane, source in enumerate(meta["frame_slot"][:planes].tolist()):
+        if not elsewhere[plane]:
+            found.append(own[plane])
+        elif frame_slot is None:
+            raise ValueError(f"plane {plane} is in frame slot {source}, and no frame ring is given")
+        else:
+            found.append(frame_view(frame_slot(source), height, width))
+    return found
 
 
 def copy_frame(frame: np.ndarray, out: np.ndarray, dark: np.ndarray | None) -> None:

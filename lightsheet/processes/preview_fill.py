@@ -11,6 +11,7 @@ are shown as zeros, as the saver stores them, never as a plane of an older volum
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -52,17 +53,17 @@ class PreviewFill:
         copy_frame(frame, self._back[plane], dark)
         self._filled[plane] = True
 
-    def complete(self, index: int, volume: np.ndarray | None = None) -> None:
+    def complete(self, index: int, volume: Sequence[np.ndarray] | None = None) -> None:
         """Volume ``index`` ended: show it. Planes not copied are taken from ``volume`` (the
-        assembled volume) or, without one, zeroed."""
+        assembled volume's planes) or, without one, zeroed."""
         if index != self._index or self._back is None:
             return
-        back, missing = self._back, ~self._filled
-        if missing.any():
+        back = self._back
+        for plane in np.flatnonzero(~self._filled).tolist():
             if volume is not None:
-                back[missing] = volume[missing]
+                back[plane] = volume[plane]
             else:
-                back[missing] = 0
+                back[plane] = 0
         self._buffer.commit(index, back.shape)
         self.reset()
 

@@ -1,7 +1,10 @@
 """The saver process: writes every volume of the volume ring into chunked HDF5, never dropping one.
 
-It writes straight from the shared-memory slot (no copy), releases the slot, and only then lets the
-dispatcher reuse it; when it falls behind, the dispatcher blocks on the full volume ring and the
+It writes straight from shared memory (no copy): each plane from the frame-ring slot the volume
+slot names (``frame_slot``; the dispatcher holds those frame slots until this volume slot is
+released) or from the volume slot itself (a copied or dark-subtracted plane). It releases the
+volume slot, and only then may the dispatcher reuse it and give its frames back; when it falls
+behind, the dispatcher blocks on the full volume ring and the
 back-pressure reaches the camera ring, where the camera counts what it cannot place.
 A disk that has no room for the next chunk ends the run as a fault ("disk full (...)") with every
 completed chunk indexed, before the disk is so full that the index or metadata cannot be written.
@@ -18,11 +21,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import numpy as np
+
 from lightsheet.processes.commands import RunClosed, RunPlan, SaverState
-from lightsheet.processes.frames import KIND_END, KIND_VOID, volume_view
+from lightsheet.processes.frames import KIND_END, KIND_VOID, volume_planes
 from lightsheet.processes.status import SaverStatus
 from lightsheet.runtime.commands import CommandRefused
-from lightsheet.runtime.ring import RingSpec, Slot
+from lightsheet.runtime.ring import Ring, RingSpec, Slot
 from lightsheet.runtime.status import StatusBoard
 from lightsheet.runtime.worker import Worker, WorkerFailure
 from lightsheet.storage.chunks import ChunkWriter
@@ -36,15 +41,27 @@ INDEX_BUDGET = 20.0  # dataset.h5 rewrites take at most 1/20 of the saver's time
 
 
 class SaverWorker(Worker):
-    def __init__(self, volumes: RingSpec, status: StatusBoard, **worker_kwargs: Any) -> None:
+    def __init__(
+        self,
+        volumes: RingSpec,
+        status: StatusBoard,
+        frames: RingSpec | None = None,
+        **worker_kwargs: Any,
+    ) -> None:
+        """``frames``: the frame ring, whose slots volumes may name (None: every plane is in
+        its volume slot)."""
         # One step writes a volume and may fsync a whole chunk file: seconds on a slow disk.
         worker_kwargs.setdefault("heartbeat_timeout_s", SAVER_HEARTBEAT_TIMEOUT_S)
         super().__init__("saver", **worker_kwargs)
         self._volumes_spec = volumes
+        self._frames_spec = frames
         self._board = status
 
     def setup(self) -> None:
         self._status = self._board.section(SaverStatus)
+        self._frames: Ring | None = None
+        if self._frames_spec is not None:
+            self._frames = self._frames_spec.attach()
         self._volumes = self._volumes_spec.attach()
         self._plan: RunPlan | None = None
         self._writer: ChunkWriter | None = None
@@ -76,18 +93,20 @@ class SaverWorker(Worker):
     def teardown(self) -> None:
         # Drain what the dispatcher already handed over, then close: a stop never loses a volume.
         volumes = getattr(self, "_volumes", None)
-        if volumes is None:
-            return
-        while self._writer is not None:
-            slot = volumes.acquire_read(0)
-            if slot is None:
-                self._close_run(None)
-                break
-            try:
-                self._handle(slot)
-            finally:
-                volumes.release(slot)
-        volumes.close()
+        try:
+            while volumes is not None and self._writer is not None:
+                slot = volumes.acquire_read(0)
+                if slot is None:
+                    self._close_run(None)
+                    break
+                try:
+                    self._handle(slot)
+                finally:
+                    volumes.release(slot)
+        finally:
+            for ring in (volumes, getattr(self, "_frames", None)):
+                if ring is not None:
+                    ring.close()
 
     def _handle(self, slot: Slot) -> None:
         meta = slot.meta
@@ -102,9 +121,9 @@ class SaverWorker(Worker):
         if kind == KIND_END:
             self._close_run(meta)
             return
-        volume = volume_view(slot.data, plan.planes, plan.height, plan.width)
+        planes = self._planes_of(slot, plan)
         try:
-            writer.write_volume(volume, meta["frames"][: plan.planes])
+            writer.write_planes(planes, meta["frames"][: plan.planes])
         except DiskFull as exc:
             # Stop while the reserve still holds the index and the metadata: every completed
             # chunk stays readable and indexed; the run becomes a fault that says why.
@@ -112,9 +131,21 @@ class SaverWorker(Worker):
             raise WorkerFailure(str(exc)) from None
         status = self._status
         status.volumes += 1
-        status.bytes += volume.nbytes
+        nbytes = sum(plane.nbytes for plane in planes)
+        status.bytes += nbytes
         status.chunks = writer.chunks_completed
-        self._update_rate(volume.nbytes)
+        self._update_rate(nbytes)
+
+    def _planes_of(self, slot: Slot, plan: RunPlan) -> list[np.ndarray]:
+        """Each plane's pixels where the dispatcher left them: a frame slot or the volume slot."""
+        frames = self._frames
+        try:
+            return volume_planes(
+                slot.data, slot.meta, plan.planes, plan.height, plan.width,
+                None if frames is None else frames.slot_data,
+            )  # fmt: skip
+        except ValueError as exc:
+            raise WorkerFailure(f"volume {int(slot.meta['volume'])}: {exc}") from None
 
     def _open_run(self, plan: RunPlan) -> None:
         self._plan = plan

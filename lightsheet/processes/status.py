@@ -32,6 +32,10 @@ class DispatcherStatus(StatusSection):
     prefix = "dispatcher"
     volumes = count("volumes handed to the saver in the current run")
     gaps = count("planes handed on empty in the current run")
+    copied = count(
+        "frames of the current run copied into a volume slot (dark subtracted, or a frame ring "
+        "too full to hold them for the saver); the others are written from the camera's slot"
+    )
     run_done = count("the last run whose end went to the saver", initial=-1)
 
 

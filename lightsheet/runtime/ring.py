@@ -72,6 +72,7 @@ class RingCounters:
 
     written: int  # slots acquired by the producer
     committed: int
+    read: int  # slots the consumer took (it may hold several before it releases them)
     released: int  # slots the consumer gave back
     dropped: int  # acquisitions refused because the ring was full (non-blocking ring only)
     fill: int  # written - released
@@ -292,6 +293,28 @@ class Ring:
         header[_RELEASED] = slot.position + 1
         self._free.release()
 
+    @property
+    def released(self) -> int:
+        """Slots the consumer gave back so far: how a producer learns that a slot's reader is done.
+
+        The dispatcher holds frame slots that the saver reads through a volume slot until that
+        volume slot is released. The saver's loads of the frame come before its store of this
+        counter (x86-64 TSO does not reorder a load with a later store), so a producer that sees
+        the count has seen the end of every read of the slots counted.
+        """
+        return int(self._header[_RELEASED])
+
+    def slot_data(self, index: int) -> np.ndarray:
+        """The data of slot ``index``, for a process reading on the consumer's behalf.
+
+        The consumer holds the slot (read, not released) and names it to a helper process through
+        another ring; the semaphores of both rings order the producer's writes before the read.
+        """
+        if not 0 <= index < self._n:
+            raise IndexError(f"ring {self.name} has no slot {index} (it has {self._n})")
+        data: np.ndarray = self._slot_data[index]
+        return data
+
     # -- latest-only readers ------------------------------------------------------------------
 
     def read_latest(self, out: np.ndarray) -> np.void | None:
@@ -330,6 +353,7 @@ class Ring:
         return RingCounters(
             written=h[_ACQUIRED],
             committed=h[_COMMITTED],
+            read=h[_READ],
             released=h[_RELEASED],
             dropped=h[_DROPPED],
             fill=h[_ACQUIRED] - h[_RELEASED],

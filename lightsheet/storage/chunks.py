@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import time
 from array import array
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -193,23 +193,37 @@ class ChunkWriter:
         absent is not written (it reads as zeros): a saver behind a camera that dropped whole
         volumes catches up instead of writing 8 MB of zeros for each of their planes.
         """
-        if self._closed:
-            raise RuntimeError("the chunk writer is closed")
-        if self._failed:
-            raise RuntimeError("an earlier write failed; the chunk writer refuses more volumes")
         if volume.shape != self._shape or volume.dtype != self._dtype:
             raise ValueError(
                 f"volume is {volume.shape} {volume.dtype}, expected {self._shape} {self._dtype}"
             )
+        self.write_planes(list(volume), frames)
+
+    def write_planes(self, planes: Sequence[np.ndarray], frames: np.ndarray) -> None:
+        """``write_volume`` for a volume whose planes are apart in memory (each in the camera's
+        frame slot it arrived in), written from where they are."""
+        if self._closed:
+            raise RuntimeError("the chunk writer is closed")
+        if self._failed:
+            raise RuntimeError("an earlier write failed; the chunk writer refuses more volumes")
+        expected = self._shape[1:]
+        if len(planes) != self._shape[0] or any(
+            p.shape != expected or p.dtype != self._dtype for p in planes
+        ):
+            raise ValueError(
+                f"expected {self._shape[0]} planes of {expected} {self._dtype}, got "
+                f"{[(p.shape, str(p.dtype)) for p in planes]}"
+            )
         rows = frame_rows(frames, self._shape[0])
+        nbytes = self._shape[0] * int(np.prod(expected)) * self._dtype.itemsize
         if self._file is None:
-            need = self._per_chunk * volume.nbytes
+            need = self._per_chunk * nbytes
             require_room(self._chunks_dir, need, f"chunk {self.chunks_completed}")
         try:
             self._index.collect()
             if self._file is None:
                 self._open_chunk()
-            self._append(volume, rows)
+            self._append(planes, rows)
         except BaseException as exc:
             self._failed = True
             if is_disk_full(exc):
@@ -217,7 +231,7 @@ class ChunkWriter:
             raise
         self._in_chunk += 1
         self._volumes_written += 1
-        self._bytes_written += volume.nbytes
+        self._bytes_written += nbytes
         if self._in_chunk == self._per_chunk or self._chunk_is_old():
             self._complete_chunk()
         else:
@@ -309,7 +323,7 @@ class ChunkWriter:
         self._chunk_opened = time.monotonic()
         _log.debug("opened %s", partial)
 
-    def _append(self, volume: np.ndarray, rows: np.ndarray) -> None:
+    def _append(self, volume: Sequence[np.ndarray], rows: np.ndarray) -> None:
         assert self._data is not None and self._frames is not None
         index = self._in_chunk
         planes = self._shape[0]

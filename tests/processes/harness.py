@@ -15,7 +15,13 @@ import numpy as np
 
 from lightsheet.processes.commands import DispatcherState, RunPlan
 from lightsheet.processes.dispatcher import DispatcherWorker
-from lightsheet.processes.frames import FRAME_META, KIND_END, KIND_VOID, volume_meta_dtype
+from lightsheet.processes.frames import (
+    FRAME_META,
+    KIND_END,
+    KIND_VOID,
+    volume_meta_dtype,
+    volume_planes,
+)
 from lightsheet.processes.status import SCHEMAS
 from lightsheet.runtime.commands import Notice, Reply
 from lightsheet.runtime.preview import PreviewBuffer
@@ -99,13 +105,22 @@ class Rings:
                     "run": int(meta["run"]),
                     "volume": int(meta["volume"]),
                     "frames": meta["frames"].copy(),
-                    "data": slot.data.reshape(PLANES, HEIGHT, WIDTH).copy(),
+                    "data": self._volume_data(slot),
                     "acquired": int(meta["frames_acquired"]),
                     "dropped": int(meta["frames_dropped"]),
                     "missing": int(meta["frames_missing"]),
                 }
             )
             self.volumes.release(slot)
+
+    def _volume_data(self, slot: Any) -> np.ndarray:
+        """The volume's planes where the saver finds them (frame slots or the volume slot)."""
+        if int(slot.meta["kind"]) != 0:
+            return slot.data.reshape(PLANES, HEIGHT, WIDTH).copy()
+        planes = volume_planes(
+            slot.data, slot.meta, PLANES, HEIGHT, WIDTH, self.frames.slot_data
+        )
+        return np.stack(planes)
 
 
 @contextmanager
@@ -125,7 +140,7 @@ def pump(worker: Any, ring: Ring, steps: int = 200) -> None:
     """Run the worker's loop body until everything committed to ``ring`` was taken."""
     for _ in range(steps):
         counters = ring.counters()
-        if counters.committed == counters.released:
+        if counters.committed == counters.read:
             return
         worker.step()
 

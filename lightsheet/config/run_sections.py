@@ -74,10 +74,11 @@ class BuffersConfig(ConfigModel):
         "saver writes planes straight from it, so it is the run's main buffer.",
     )
     volume_ring_mb: float = Field(
-        256.0,
+        512.0,
         gt=0,
-        description="Shared memory for volumes between dispatcher and saver (MB): only planes "
-        "that are copied (dark subtracted, or a frame ring too full) are put in it.",
+        description="Shared memory for volumes between dispatcher and saver (MB): planes that "
+        "are copied (dark subtracted, or a frame ring too full) are put in it; its slot count "
+        "is how far the dispatcher and the preview may run ahead of a lagging saver.",
     )
     preview_hz: float = Field(30.0, ge=1, le=120, description="Preview updates per second.")
 

@@ -48,6 +48,8 @@ class RunIndex:
         self._child = (
             IndexChild(run_dir, volume_shape, dtype, FRAMES_DTYPE, attrs) if in_child else None
         )
+        if self._child is not None:
+            self._child.start()  # now, before the run's frames: see index_child.py
 
     def chunk_completed(self, counts: array[int], rewrite: bool = True) -> None:
         """A chunk was published; ``counts`` holds the volumes of every complete chunk. With

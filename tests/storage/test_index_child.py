@@ -68,6 +68,21 @@ def test_the_last_index_maps_every_volume_and_reads_back(tmp_path: Path) -> None
         data.file.close()
 
 
+def test_the_child_starts_with_the_run_and_an_unused_one_ends_with_its_writer(
+    tmp_path: Path,
+) -> None:
+    """Its start costs CPU: it is paid before the camera's first frame, not at the first chunk."""
+    writer = ChunkWriter(tmp_path, SHAPE, np.uint16, 4, index_in_child=True)
+    try:
+        (child,) = index_children()  # before any volume was written
+        writer.write_volume(volume(0), frames(0))  # no chunk completed: no rewrite asked for
+    finally:
+        writer.close()
+    child.wait(WAIT_S)
+    assert index_children() == []
+    assert indexed_volumes(tmp_path) == 1
+
+
 def test_the_writer_goes_on_while_a_rewrite_is_held(tmp_path: Path) -> None:
     """The child is stopped (SIGSTOP) mid-run: every write still returns, and the indexes the
     child publishes afterwards (and the last) catch up."""

@@ -19,7 +19,7 @@ from multiprocessing.shared_memory import SharedMemory
 
 import numpy as np
 
-from lightsheet.runtime.shm import attach_block, create_block, release_block
+from lightsheet.runtime.shm import attach_block, create_block, release_block, removed_on_failure
 
 _HEADER = np.dtype(
     [
@@ -74,10 +74,11 @@ class PreviewBuffer:
             _HEADER_BYTES + 2 * _round_up(capacity * itemsize) + _round_up(dark_capacity * itemsize)
         )
         shm = create_block("preview", ident, size, allocate=True)
-        spec = PreviewSpec(shm.name, capacity, dark_capacity, np.dtype(dtype).str)
-        buffer = cls(spec, shm, owner=True)
-        buffer._header[()] = np.zeros((), dtype=_HEADER)
-        return buffer
+        with removed_on_failure(shm):
+            spec = PreviewSpec(shm.name, capacity, dark_capacity, np.dtype(dtype).str)
+            buffer = cls(spec, shm, owner=True)
+            buffer._header[()] = np.zeros((), dtype=_HEADER)
+            return buffer
 
     # -- writer (the dispatcher) --------------------------------------------------------------
 

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from lightsheet.runtime.shm import attach_block, create_block, release_block
+from lightsheet.runtime.shm import attach_block, create_block, release_block, removed_on_failure
 
 PAGE = 4096  # slots start on page boundaries so in-place writes (DMA, SIMD copies) are aligned
 _CACHE_LINE = 64
@@ -182,22 +182,23 @@ class Ring:
         slot_nbytes = int(np.prod(shape)) * data_dtype.itemsize
         size = _Layout.of(n_slots, slot_nbytes, meta).size
         shm = create_block(purpose, uuid.uuid4().hex[:12], size, allocate=True)
-        ctx = mp.get_context("spawn")
-        spec = RingSpec(
-            shm.name,
-            shape,
-            data_dtype.str,
-            n_slots,
-            meta,
-            blocking,
-            ctx.Semaphore(n_slots),
-            ctx.Semaphore(0),
-        )
-        _log.debug(
-            "ring %s: %d slots of %s %s, %s producer",
-            shm.name, n_slots, shape, data_dtype, "blocking" if blocking else "non-blocking",
-        )  # fmt: skip
-        return cls(spec, shm, owner=True)
+        with removed_on_failure(shm):
+            ctx = mp.get_context("spawn")
+            spec = RingSpec(
+                shm.name,
+                shape,
+                data_dtype.str,
+                n_slots,
+                meta,
+                blocking,
+                ctx.Semaphore(n_slots),
+                ctx.Semaphore(0),
+            )
+            _log.debug(
+                "ring %s: %d slots of %s %s, %s producer",
+                shm.name, n_slots, shape, data_dtype, "blocking" if blocking else "non-blocking",
+            )  # fmt: skip
+            return cls(spec, shm, owner=True)
 
     @staticmethod
     def slots_for_budget(slot_nbytes: int, budget_bytes: int, minimum: int = 2) -> int:

@@ -14,6 +14,7 @@ import logging
 import mmap
 import os
 import re
+from collections.abc import Iterator
 from multiprocessing import shared_memory
 from pathlib import Path
 
@@ -43,13 +44,28 @@ def create_block(
     the preview must not pay a page fault (and the kernel's zeroing) per 4 KiB.
     """
     shm = shared_memory.SharedMemory(name=block_name(purpose, ident), create=True, size=size)
-    if allocate and not _map_every_page(shm):
-        pages = shm.buf  # a kernel without MADV_POPULATE_WRITE: one write per page
-        assert pages is not None
-        for offset in range(0, size, mmap.PAGESIZE):
-            pages[offset] = 0
+    with removed_on_failure(shm):  # allocating 640 MB takes long enough for a Ctrl-C to land
+        if allocate and not _map_every_page(shm):
+            pages = shm.buf  # a kernel without MADV_POPULATE_WRITE: one write per page
+            assert pages is not None
+            for offset in range(0, size, mmap.PAGESIZE):
+                pages[offset] = 0
     _log.debug("created shared memory %s (%d bytes)", shm.name, size)
     return shm
+
+
+@contextlib.contextmanager
+def removed_on_failure(shm: shared_memory.SharedMemory) -> Iterator[shared_memory.SharedMemory]:
+    """Remove a block just created if what builds its owner fails or is interrupted.
+
+    Until its owner object exists nobody would unlink it: Python's resource tracker removed it
+    at exit with a "leaked shared_memory objects" warning on stderr (a Ctrl-C during start-up).
+    """
+    try:
+        yield shm
+    except BaseException:
+        release_block(shm, unlink=True)
+        raise
 
 
 def attach_block(name: str, map_pages: bool = True) -> shared_memory.SharedMemory:

@@ -6,12 +6,15 @@ writes real files, read back through the run reader.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from lightsheet.processes.commands import SaverState, TakeDark
+from lightsheet.processes.dispatcher import DispatcherWorker
 from lightsheet.processes.saver import SaverWorker
 from lightsheet.processes.status import DispatcherStatus
 from lightsheet.runtime.worker import WorkerFailure
@@ -45,56 +48,52 @@ def saved(folder: Path) -> np.ndarray:
         data.file.close()
 
 
-def run_folder(tmp_path: Path) -> Path:
+@contextmanager
+def run_one(
+    rings: Rings, tmp_path: Path, with_frames: bool = True
+) -> Iterator[tuple[DispatcherWorker, SaverWorker, Path]]:
+    """A dispatcher and a saver in this process, both in run 1; the rings are closed after."""
     folder = tmp_path / "run"
     (folder / "chunks").mkdir(parents=True)
-    return folder
+    writer = saver(rings, tmp_path, with_frames)
+    try:
+        with dispatcher_in_process(rings, tmp_path) as worker:
+            worker.on_settings(acquire_state(plan(1, folder)))
+            writer.on_settings(SaverState(plan(1, folder)))
+            yield worker, writer, folder
+    finally:
+        writer.teardown()
+        rings.close()
 
 
 def test_frame_slots_stay_held_until_the_saver_wrote_their_volume(tmp_path):
     rings = Rings()
-    folder = run_folder(tmp_path)
-    writer = saver(rings, tmp_path)
-    try:
-        with dispatcher_in_process(rings, tmp_path) as worker:
-            worker.on_settings(acquire_state(plan(1, folder)))
-            writer.on_settings(SaverState(plan(1, folder)))
-            for frame_id in range(2 * PLANES):
-                rings.frame(1, frame_id)
-            pump(worker, rings.frames)
-            counters = rings.frames.counters()
-            assert (counters.read, counters.released) == (2 * PLANES, 0)
+    with run_one(rings, tmp_path) as (worker, _, _):
+        for frame_id in range(2 * PLANES):
+            rings.frame(1, frame_id)
+        pump(worker, rings.frames)
+        counters = rings.frames.counters()
+        assert (counters.read, counters.released) == (2 * PLANES, 0)
 
-            assert rings.status.section(DispatcherStatus).copied == 0
-            slot = rings.volumes.acquire_read(0)
-            assert slot is not None
-            assert slot.meta["in_frame_slot"].tolist() == [True] * PLANES  # referenced, not copied
-            rings.volumes.release(slot)  # what the saver does once volume 0 is written
-            worker.step()
-            assert rings.frames.counters().released == PLANES  # volume 0's frames, not volume 1's
-    finally:
-        writer.teardown()
-        rings.close()
+        assert rings.status.section(DispatcherStatus).copied == 0
+        slot = rings.volumes.acquire_read(0)
+        assert slot is not None
+        assert slot.meta["in_frame_slot"].tolist() == [True] * PLANES  # referenced, not copied
+        rings.volumes.release(slot)  # what the saver does once volume 0 is written
+        worker.step()
+        assert rings.frames.counters().released == PLANES  # volume 0's frames, not volume 1's
 
 
 def test_the_saver_writes_each_plane_from_the_frame_slot_it_arrived_in(tmp_path):
     rings = Rings()
-    folder = run_folder(tmp_path)
-    writer = saver(rings, tmp_path)
-    try:
-        with dispatcher_in_process(rings, tmp_path) as worker:
-            worker.on_settings(acquire_state(plan(1, folder)))
-            writer.on_settings(SaverState(plan(1, folder)))
-            for frame_id in [0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11]:  # frame 3 never came
-                rings.frame(1, frame_id)
-            rings.end(1, last_frame_id=11)
-            pump(worker, rings.frames)
-            pump(writer, rings.volumes)
-            worker.step()
-            assert rings.frames.counters().released == rings.frames.counters().read
-    finally:
-        writer.teardown()
-        rings.close()
+    with run_one(rings, tmp_path) as (worker, writer, folder):
+        for frame_id in [0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11]:  # frame 3 never came
+            rings.frame(1, frame_id)
+        rings.end(1, last_frame_id=11)
+        pump(worker, rings.frames)
+        pump(writer, rings.volumes)
+        worker.step()
+        assert rings.frames.counters().released == rings.frames.counters().read
     volumes = saved(folder)
     assert volumes.shape == (3, PLANES, HEIGHT, WIDTH)
     for frame_id in range(3 * PLANES):
@@ -112,24 +111,16 @@ def test_a_frame_is_held_only_while_two_volumes_of_slots_stay_free_for_the_camer
     caught up is held, the other three of each volume are copied. The camera always finds a slot,
     and what is saved is the same."""
     rings = Rings(frame_slots=frame_slots, volume_slots=2)
-    folder = run_folder(tmp_path)
-    writer = saver(rings, tmp_path)
     frames = 6 * PLANES
-    try:
-        with dispatcher_in_process(rings, tmp_path) as worker:
-            worker.on_settings(acquire_state(plan(1, folder)))
-            writer.on_settings(SaverState(plan(1, folder)))
-            for frame_id in range(frames):
-                rings.frame(1, frame_id)  # asserts that the camera found a free slot
-                worker.step()
-                pump(writer, rings.volumes)
-            rings.end(1, last_frame_id=frames - 1)
-            pump(worker, rings.frames)
+    with run_one(rings, tmp_path) as (worker, writer, folder):
+        for frame_id in range(frames):
+            rings.frame(1, frame_id)  # asserts that the camera found a free slot
+            worker.step()
             pump(writer, rings.volumes)
-            copied = rings.status.section(DispatcherStatus).copied
-    finally:
-        writer.teardown()
-        rings.close()
+        rings.end(1, last_frame_id=frames - 1)
+        pump(worker, rings.frames)
+        pump(writer, rings.volumes)
+        copied = rings.status.section(DispatcherStatus).copied
     assert copied == copied_share * frames
     volumes = saved(folder)
     for frame_id in range(frames):
@@ -157,17 +148,9 @@ def test_dark_subtracted_frames_are_copied_and_their_slots_given_back_at_once(tm
 
 def test_a_saver_without_the_frame_ring_refuses_a_volume_that_names_a_frame_slot(tmp_path):
     rings = Rings()
-    folder = run_folder(tmp_path)
-    writer = saver(rings, tmp_path, with_frames=False)
-    try:
-        with dispatcher_in_process(rings, tmp_path) as worker:
-            worker.on_settings(acquire_state(plan(1, folder)))
-            writer.on_settings(SaverState(plan(1, folder)))
-            for frame_id in range(PLANES):
-                rings.frame(1, frame_id)
-            pump(worker, rings.frames)
-            with pytest.raises(WorkerFailure, match="plane 0 is in frame slot 0, and no frame"):
-                writer.step()
-    finally:
-        writer.teardown()
-        rings.close()
+    with run_one(rings, tmp_path, with_frames=False) as (worker, writer, _):
+        for frame_id in range(PLANES):
+            rings.frame(1, frame_id)
+        pump(worker, rings.frames)
+        with pytest.raises(WorkerFailure, match="plane 0 is in frame slot 0, and no frame"):
+            writer.step()

@@ -3,9 +3,9 @@
 It writes straight from shared memory (no copy): each plane from the frame-ring slot the volume
 slot names (``frame_slot``; the dispatcher holds those frame slots until this volume slot is
 released) or from the volume slot itself (a copied or dark-subtracted plane). It releases the
-volume slot, and only then may the dispatcher reuse it and give its frames back; when it falls
-behind, the dispatcher blocks on the full volume ring and the
-back-pressure reaches the camera ring, where the camera counts what it cannot place.
+volume slot, and only then may the dispatcher reuse it and give its frames back. When it falls
+behind, the frames it has not written stay held and the dispatcher blocks on the full volume
+ring: the back-pressure reaches the frame ring, where the camera counts what it cannot place.
 A disk that has no room for the next chunk ends the run as a fault ("disk full (...)") with every
 completed chunk indexed, before the disk is so full that the index or metadata cannot be written.
 dataset.h5 is rewritten by a child of this process (``storage/index_child.py``), whose cost grows

@@ -39,6 +39,7 @@ class _Volume:
     index: int
     slot: Slot
     table: np.ndarray
+    own: np.ndarray  # the volume slot's data as (planes, y, x)
     sources: list[np.ndarray]  # each plane's pixels: a held frame slot's or the volume slot's
     frame_slots: np.ndarray  # the frame-ring slot of each plane, -1: in the volume slot
 
@@ -106,7 +107,7 @@ class RunAssembly:
             current.frame_slots[plane] = held.index
             position = current.slot.position
         else:
-            target = self._own_plane(current, plane)
+            target = current.own[plane]
             copy_frame(frame, target, dark)
             self.copied += 1
             current.sources[plane] = target
@@ -166,14 +167,8 @@ class RunAssembly:
         table = empty_frame_table(index, planes)
         slot = self._take_slot()
         own = volume_view(slot.data, planes, self.plan.height, self.plan.width)
-        sources = [own[plane] for plane in range(planes)]
-        self._current = _Volume(index, slot, table, sources, np.full(planes, -1, np.int32))
-
-    def _own_plane(self, current: _Volume, plane: int) -> np.ndarray:
-        plan = self.plan
-        volume = volume_view(current.slot.data, plan.planes, plan.height, plan.width)
-        plane_view: np.ndarray = volume[plane]
-        return plane_view
+        sources = list(own)
+        self._current = _Volume(index, slot, table, own, sources, np.full(planes, -1, np.int32))
 
     def _push(self) -> None:
         current, self._current = self._current, None
@@ -182,8 +177,7 @@ class RunAssembly:
         table = current.table
         missing = ~table["present"]
         if missing.any():
-            for plane in np.flatnonzero(missing):  # shown as zeros; the saver skips them
-                self._own_plane(current, int(plane))[...] = 0
+            current.own[missing] = 0  # shown as zeros in the preview; the saver skips them
             self.missing += int(missing.sum())
             self._log.warning(
                 "volume %d saved with %d missing plane(s): %s",

@@ -30,30 +30,16 @@ class HeldFrames:
     def __init__(self, frames: Ring) -> None:
         self._ring = frames
         self._held: deque[tuple[Slot, int]] = deque()
-        self.referenced = 0  # held slots that a volume refers to
-
-    def __len__(self) -> int:
-        return len(self._held)
 
     def add(self, slot: Slot, volume_position: int = FREE) -> None:
         self._held.append((slot, volume_position))
-        if volume_position != FREE:
-            self.referenced += 1
 
     def can_reference(self, planes: int) -> bool:
         """Whether one more frame may stay held for the saver (see the module docstring)."""
         return len(self._held) + 1 + 2 * planes <= self._ring.spec.n_slots
 
-    def give_back(self, volumes_released: int) -> int:
-        """Release, oldest first, every slot whose volume the saver is done with; how many."""
-        held, count = self._held, 0
-        while held:
-            slot, position = held[0]
-            if position != FREE and position >= volumes_released:
-                break
-            held.popleft()
-            self._ring.release(slot)
-            if position != FREE:
-                self.referenced -= 1
-            count += 1
-        return count
+    def give_back(self, volumes_released: int) -> None:
+        """Release, oldest first, every slot whose volume the saver is done with."""
+        held = self._held
+        while held and held[0][1] < volumes_released:  # FREE (-1) is below every count
+            self._ring.release(held.popleft()[0])

@@ -22,6 +22,7 @@ from lightsheet.processes.frames import (
     volume_meta_dtype,
     volume_planes,
 )
+from lightsheet.processes.saver import SaverWorker
 from lightsheet.processes.status import SCHEMAS
 from lightsheet.runtime.commands import Notice, Reply
 from lightsheet.runtime.preview import PreviewBuffer
@@ -134,6 +135,14 @@ def dispatcher_in_process(rings: Rings, tmp_path: Path) -> Iterator[DispatcherWo
         yield worker
     finally:
         worker.teardown()
+
+
+def saver_in_process(rings: Rings, tmp_path: Path, with_frames: bool = True) -> SaverWorker:
+    """A set-up saver; with ``with_frames`` it may write planes from the frame ring."""
+    frames = rings.frames.spec if with_frames else None
+    worker = SaverWorker(rings.volumes.spec, rings.status, frames, log_dir=tmp_path / "logs")
+    worker.setup()
+    return worker
 
 
 def pump(worker: Any, ring: Ring, steps: int = 200) -> None:

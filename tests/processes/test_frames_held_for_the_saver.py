@@ -30,14 +30,8 @@ from .harness import (
     frame_of,
     plan,
     pump,
+    saver_in_process,
 )
-
-
-def saver(rings: Rings, tmp_path: Path, with_frames: bool = True) -> SaverWorker:
-    frames = rings.frames.spec if with_frames else None
-    worker = SaverWorker(rings.volumes.spec, rings.status, frames, log_dir=tmp_path / "logs")
-    worker.setup()
-    return worker
 
 
 def saved(folder: Path) -> np.ndarray:
@@ -55,7 +49,7 @@ def run_one(
     """A dispatcher and a saver in this process, both in run 1; the rings are closed after."""
     folder = tmp_path / "run"
     (folder / "chunks").mkdir(parents=True)
-    writer = saver(rings, tmp_path, with_frames)
+    writer = saver_in_process(rings, tmp_path, with_frames)
     try:
         with dispatcher_in_process(rings, tmp_path) as worker:
             worker.on_settings(acquire_state(plan(1, folder)))

@@ -14,7 +14,7 @@ from lightsheet.processes.saver import SaverWorker
 from lightsheet.runtime.commands import Notice
 from lightsheet.storage.run_reader import open_run
 
-from .harness import HEIGHT, PLANES, WIDTH, Rings, outbox, plan, pump
+from .harness import HEIGHT, PLANES, WIDTH, Rings, outbox, plan, pump, saver_in_process
 
 
 @pytest.fixture
@@ -25,9 +25,7 @@ def rings():
 
 
 def saver(rings: Rings, tmp_path: Path) -> SaverWorker:
-    worker = SaverWorker(rings.volumes.spec, rings.status, log_dir=tmp_path / "logs")
-    worker.setup()
-    return worker
+    return saver_in_process(rings, tmp_path, with_frames=False)
 
 
 def hand_on(rings: Rings, run: int, volume: int) -> np.ndarray:

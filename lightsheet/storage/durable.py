@@ -7,6 +7,7 @@ final name; the folder is fsynced so the rename itself survives a power cut.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -36,9 +37,11 @@ def start_writeback(fd: int) -> None:
     plane is written or compressed, so the fsync finds little left; and the pages already on
     the disk leave the page cache instead of crowding it. ``POSIX_FADV_DONTNEED`` starts the
     writeback of dirty pages (it never drops one) and evicts only clean ones; on a filesystem
-    without writeback (tmpfs) it does nothing.
+    without writeback (tmpfs) it does nothing. It is advice, not a write: a file that refuses it
+    is written all the same, and an I/O error it met shows again at the fsync.
     """
-    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    with contextlib.suppress(OSError):
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
 
 
 def publish(partial: Path, final: Path) -> None:

@@ -104,3 +104,4 @@ def test_a_compressed_volume_with_gaps_reads_back_with_zeros_there(tmp_path):
     expected = volume.copy()
     expected[[1, 4]] = 0
     np.testing.assert_array_equal(saved, expected)
+

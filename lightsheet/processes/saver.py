@@ -161,6 +161,7 @@ class SaverWorker(Worker):
             chunk_seconds=plan.chunk_seconds,
             index_budget=INDEX_BUDGET,
             index_in_child=True,  # the saver never stops writing for a rewrite
+            publish_behind=True,  # ... nor for a chunk's fsync
         )
         status = self._status
         status.reset(SaverStatus.volumes, SaverStatus.chunks, SaverStatus.bytes)

@@ -1,5 +1,7 @@
 """What goes into a chunk file besides the pixels: attributes, the waveforms tree, per-plane rows.
 
+Also the layout a writer is asked for (volume shape, volumes per chunk, compression), checked
+before any file exists, and the attribute names the writer reserves for itself.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from typing import Any
 import h5py
 import numpy as np
 
+from lightsheet.storage.compression import COMPRESSIONS
 from lightsheet.storage.metadata import json_safe
+from lightsheet.storage.virtual import CHUNK_ATTRS
 
 # One row per plane of a saved volume; frame_id is -1 and present False where the frame never
 # arrived, so a gap is recorded instead of shifting later planes.
@@ -25,6 +29,48 @@ FRAMES_DTYPE = np.dtype(
         ("present", "?"),
     ]
 )
+
+
+FORMAT = "lightsheet-run"
+FORMAT_VERSION = 1
+
+
+_RUN_ATTRS = (
+    "format",
+    "format_version",
+    "volume_shape",
+    "dtype",
+    "volumes_per_chunk",
+    "compression",
+    "compression_level",
+)
+_INDEX_ATTRS = ("volumes", "chunk_files")  # reserved names of dataset.h5
+WRITER_ATTRS = frozenset(_RUN_ATTRS + _INDEX_ATTRS)  # set by the writer, never taken from a caller
+
+
+def volumes_per_chunk(volume_nbytes: int, ram_budget_bytes: int) -> int:
+    """How many volumes one chunk file holds so that a chunk fits the RAM budget (at least 1)."""
+    if volume_nbytes <= 0:
+        raise ValueError(f"volume size must be positive, got {volume_nbytes} bytes")
+    return max(1, ram_budget_bytes // volume_nbytes)
+
+
+def checked_layout(
+    volume_shape: tuple[int, int, int], per_chunk: int, compression: str,
+    attrs: Mapping[str, Any] | None,
+) -> tuple[int, int, int]:  # fmt: skip
+    """The volume shape as three ints, once the layout and the caller's attributes are valid."""
+    shape = tuple(int(n) for n in volume_shape)
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(f"volume shape must be (z, y, x) of positive sizes, got {shape}")
+    if per_chunk < 1:
+        raise ValueError(f"volumes per chunk must be at least 1, got {per_chunk}")
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"compression must be one of {', '.join(COMPRESSIONS)}: {compression!r}")
+    clashes = sorted(WRITER_ATTRS.union(CHUNK_ATTRS) & set(attrs or {}))
+    if clashes:
+        raise ValueError(f"attribute name(s) reserved by the writer: {', '.join(clashes)}")
+    return (shape[0], shape[1], shape[2])
 
 
 def attr_value(value: Any) -> Any:

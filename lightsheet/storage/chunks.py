@@ -37,13 +37,23 @@ from typing import Any
 import h5py
 import numpy as np
 
-from lightsheet.storage.chunk_content import FRAMES_DTYPE, attr_value, frame_rows, write_tree
-from lightsheet.storage.compression import COMPRESSIONS, PlaneCompressor
+from lightsheet.storage.chunk_content import (
+    FORMAT,
+    FORMAT_VERSION,
+    FRAMES_DTYPE,
+    WRITER_ATTRS,
+    attr_value,
+    checked_layout,
+    frame_rows,
+    volumes_per_chunk,
+    write_tree,
+)
+from lightsheet.storage.compression import PlaneCompressor
 from lightsheet.storage.durable import PARTIAL_SUFFIX, partial_path, publish, start_writeback
+from lightsheet.storage.publish_behind import PublishBehind
 from lightsheet.storage.run_index import RunIndex
 from lightsheet.storage.space import disk_full_while, is_disk_full, require_room
 from lightsheet.storage.virtual import (
-    CHUNK_ATTRS,
     CHUNKS_DIR,
     DATA,
     FRAMES,
@@ -53,49 +63,10 @@ from lightsheet.storage.virtual import (
     chunk_records,
 )
 
-FORMAT = "lightsheet-run"
-FORMAT_VERSION = 1
-
-
-_RUN_ATTRS = (
-    "format",
-    "format_version",
-    "volume_shape",
-    "dtype",
-    "volumes_per_chunk",
-    "compression",
-    "compression_level",
-)
-_INDEX_ATTRS = ("volumes", "chunk_files")  # reserved names of dataset.h5
-WRITER_ATTRS = frozenset(_RUN_ATTRS + _INDEX_ATTRS)  # set by the writer, never taken from a caller
 _FRAMES_ROWS_PER_HDF5_CHUNK = 1024
 __all__ = ["FRAMES_DTYPE", "WRITER_ATTRS", "ChunkWriter", "volumes_per_chunk"]
 
 _log = logging.getLogger(__name__)
-
-
-def volumes_per_chunk(volume_nbytes: int, ram_budget_bytes: int) -> int:
-    """How many volumes one chunk file holds so that a chunk fits the RAM budget (at least 1)."""
-    if volume_nbytes <= 0:
-        raise ValueError(f"volume size must be positive, got {volume_nbytes} bytes")
-    return max(1, ram_budget_bytes // volume_nbytes)
-
-
-def _checked_layout(
-    volume_shape: tuple[int, int, int], per_chunk: int, compression: str,
-    attrs: Mapping[str, Any] | None,
-) -> tuple[int, int, int]:  # fmt: skip
-    shape = tuple(int(n) for n in volume_shape)
-    if len(shape) != 3 or min(shape) < 1:
-        raise ValueError(f"volume shape must be (z, y, x) of positive sizes, got {shape}")
-    if per_chunk < 1:
-        raise ValueError(f"volumes per chunk must be at least 1, got {per_chunk}")
-    if compression not in COMPRESSIONS:
-        raise ValueError(f"compression must be one of {', '.join(COMPRESSIONS)}: {compression!r}")
-    clashes = sorted(WRITER_ATTRS.union(CHUNK_ATTRS) & set(attrs or {}))
-    if clashes:
-        raise ValueError(f"attribute name(s) reserved by the writer: {', '.join(clashes)}")
-    return (shape[0], shape[1], shape[2])
 
 
 class ChunkWriter:
@@ -103,6 +74,11 @@ class ChunkWriter:
 
     Not thread-safe: one saver owns it. After an error while writing, the current chunk stays
     ``.partial`` (its last volume may be torn) and further writes are refused.
+
+    ``publish_behind``: a completed chunk is published (fsynced and renamed) on a thread while
+    the next one is written, and counts once that has landed (``publish_behind.py``); a failed
+    publish is raised by the next write or by ``close``. Otherwise a chunk is published, and
+    counts, before the write that completed it returns.
     """
 
     def __init__(
@@ -118,8 +94,9 @@ class ChunkWriter:
         chunk_seconds: float | None = None,
         index_budget: float | None = None,
         index_in_child: bool = False,
+        publish_behind: bool = False,
     ) -> None:
-        shape = _checked_layout(volume_shape, volumes_per_chunk, compression, attrs)
+        shape = checked_layout(volume_shape, volumes_per_chunk, compression, attrs)
         self._compressor = (
             None if compression == "none" else PlaneCompressor(compression, compression_level)
         )
@@ -160,6 +137,10 @@ class ChunkWriter:
         self._bytes_written = 0
         self._failed = False
         self._closed = False
+        # Each completed chunk's publish runs behind the writer (``publish_behind.py``).
+        self._behind: PublishBehind[tuple[Path, int]] | None = (
+            PublishBehind() if publish_behind else None
+        )
         self._index = RunIndex(
             self._run_dir, shape, self._dtype, self._run_attrs, index_budget, index_in_child
         )
@@ -208,6 +189,7 @@ class ChunkWriter:
             raise RuntimeError("the chunk writer is closed")
         if self._failed:
             raise RuntimeError("an earlier write failed; the chunk writer refuses more volumes")
+        self._settle(wait=False)
         expected = self._shape[1:]
         if len(planes) != self._shape[0] or any(
             p.shape != expected or p.dtype != self._dtype for p in planes
@@ -265,6 +247,7 @@ class ChunkWriter:
             return
         self._closed = True
         try:
+            self._settle(wait=True)
             if self._file is not None and not self._failed:
                 self._complete_chunk()
             if not self._failed:
@@ -273,6 +256,12 @@ class ChunkWriter:
             self._index.close()  # after a failure: a rewrite in flight still completes
             if self._compressor is not None:
                 self._compressor.close()
+            if self._behind is not None:
+                self._behind.close()
+            self._abandon_open_chunk()
+
+    def _abandon_open_chunk(self) -> None:
+        """After a failure: the open chunk stays ``.partial``, its handle closed."""
         if self._file is None:
             return
         _log.warning("left %s unfinished after a failed write", self._partial)
@@ -294,7 +283,8 @@ class ChunkWriter:
         self.close()
 
     def _open_chunk(self) -> None:
-        index = self.chunks_completed
+        in_flight = self._behind is not None and self._behind.in_flight
+        index = self.chunks_completed + int(in_flight)
         partial = partial_path(self._chunks_dir / chunk_file_name(index))
         planes, height, width = self._shape
         chunk = h5py.File(partial, "w")
@@ -351,28 +341,44 @@ class ChunkWriter:
 
     def _complete_chunk(self) -> None:
         assert self._file is not None and self._partial is not None
-        partial = self._partial
+        self._settle(wait=True)  # at most one publish in flight
+        partial, count = self._partial, self._in_chunk
         final = partial.with_name(partial.name.removesuffix(PARTIAL_SUFFIX))
-        first_volume = self._volumes_written - self._in_chunk
         try:
-            self._file.attrs["volumes"] = self._in_chunk
+            self._file.attrs["volumes"] = count
             self._file.close()
             self._file = self._data = self._frames = None
-            publish(partial, final)
-            self._volume_counts.append(self._in_chunk)
             self._partial, self._in_chunk = None, 0
-            self._index.chunk_completed(self._volume_counts, rewrite=not self._closed)
+            if self._behind is None or self._closed:
+                publish(partial, final)
+                self._chunk_published(final, count)
+            else:
+                self._behind.start(partial, final, (final, count))
         except BaseException as exc:
             self._failed = True
             if is_disk_full(exc):
                 raise disk_full_while(self._chunks_dir, exc, "completing a chunk") from None
             raise
-        _log.info(
-            "completed %s: volumes %d..%d",
-            final.name,
-            first_volume,
-            first_volume + self._volume_counts[-1] - 1,
-        )
+
+    def _settle(self, wait: bool) -> None:
+        """Count the chunk published behind the writer once it has landed (``wait``: now)."""
+        if self._behind is None:
+            return
+        try:
+            landed = self._behind.landed(wait)
+            if landed is not None:
+                self._chunk_published(*landed)
+        except BaseException as exc:
+            self._failed = True
+            if is_disk_full(exc):
+                raise disk_full_while(self._chunks_dir, exc, "completing a chunk") from None
+            raise
+
+    def _chunk_published(self, final: Path, count: int) -> None:
+        self._volume_counts.append(count)
+        self._index.chunk_completed(self._volume_counts, rewrite=not self._closed)
+        first = sum(self._volume_counts) - count
+        _log.info("completed %s: volumes %d..%d", final.name, first, first + count - 1)
 
     def _finish_index(self) -> None:
         try:

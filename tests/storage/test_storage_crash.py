@@ -35,16 +35,21 @@ def frames(index: int) -> np.ndarray:
     return table
 
 
-def write_until_killed(run_dir: str, compression: str, pause: bool, reached, release) -> None:
+def write_until_killed(
+    run_dir: str, compression: str, pause: bool, reached, release, behind=None, written=None
+) -> None:
     """Child process: writes volumes; signals once a chunk is complete and another one is open.
 
     With ``pause`` it then waits (so the kill lands between two writes of a chunk); without, it
     keeps writing, so the kill lands anywhere: inside HDF5, a rename or a dataset.h5 rewrite.
     """
     write_metadata(run_dir, {"stop_reason": "running"})
-    writer = ChunkWriter(run_dir, SHAPE, np.uint16, PER_CHUNK, compression=compression)
+    writer = ChunkWriter(run_dir, SHAPE, np.uint16, PER_CHUNK, compression=compression,
+                         publish_behind=bool(behind))  # fmt: skip
     for index in range(MAX_VOLUMES):
         writer.write_volume(volume(index), frames(index))
+        if written is not None:
+            written.value = writer.volumes_written
         if writer.chunks_completed >= 1 and writer.volumes_written % PER_CHUNK == 1:
             reached.set()
             if pause:
@@ -133,3 +138,40 @@ def test_after_a_kill_the_volumes_the_writer_finished_are_salvaged(tmp_path):
     summary = summarize_run(tmp_path)
     assert summary.partial_files == [] and summary.unindexed_chunks == []
     assert summary.volumes_saved == PER_CHUNK + 1 == check_whole(tmp_path, complete_only=False)
+
+
+@pytest.mark.parametrize("pause", [True, False], ids=["paused-mid-chunk", "running"])
+def test_a_writer_killed_with_a_publish_behind_it_loses_only_the_volume_it_was_writing(
+    tmp_path, pause
+):
+    """With the saver's ``publish_behind``, the kill may find a complete chunk not yet renamed:
+    it is ``.partial`` with every volume recorded, and salvage publishes it like the rest."""
+    context = multiprocessing.get_context("spawn")
+    reached, release = context.Event(), context.Event()
+    written = context.Value("q", 0)
+    child = context.Process(
+        target=write_until_killed,
+        args=(str(tmp_path), "none", pause, reached, release, True, written),
+    )
+    child.start()
+    try:
+        assert reached.wait(WAIT_S), "the writer never completed a chunk"
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.join(WAIT_S)
+        if child.is_alive():
+            child.kill()
+            child.join(WAIT_S)
+    assert child.exitcode == -signal.SIGKILL
+    finished = written.value  # volumes whose write had returned before the kill
+
+    check_whole(tmp_path)  # what carries a final name is whole, partial or not
+    salvage_partial_chunks(tmp_path)
+    rebuild_dataset(tmp_path)
+    summary = summarize_run(tmp_path)
+    assert summary.unindexed_chunks == []
+    if pause:  # running, the kill may also leave a chunk opened with no volume finished in it
+        assert summary.partial_files == []
+    saved = check_whole(tmp_path, complete_only=False)
+    # every finished volume; running, at most the one being written when the kill came, too
+    assert saved == finished if pause else saved in (finished, finished + 1)

@@ -3,7 +3,9 @@
 A chunk is written as ``chunks/chunk-NNNNNN.h5.partial`` and renamed to its final name only
 once it is closed and fsynced, so a file under a final name is always whole; a writer killed
 mid-chunk leaves only a ``.partial``, which dataset.h5 never maps; its metadata is flushed after
-each volume, so the volumes it finished can be salvaged after a crash (``salvage.py``).
+each volume, so the volumes it finished can be salvaged after a crash (``salvage.py``). The saver
+publishes a completed chunk behind it, on a thread, while it writes the next
+(``publish_behind.py``).
 
 Uncompressed planes go to disk with ``H5Dwrite_chunk`` straight from the caller's buffer (the
 shared-memory volume), one (1, 1, y, x) HDF5 chunk per plane: for 2048x2048 uint16 planes this

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from lightsheet.storage import (
-    FRAMES_DTYPE,
     ChunkWriter,
     open_run,
     summarize_run,
@@ -18,21 +17,7 @@ from lightsheet.storage import (
 from lightsheet.storage import publish_behind as publish_behind_module
 from lightsheet.storage.publish_behind import PublishBehind
 from lightsheet.storage.space import DiskFull
-
-SHAPE = (3, 32, 32)
-
-
-def volume(index: int) -> np.ndarray:
-    return np.random.default_rng(index).integers(0, 65536, SHAPE, dtype=np.uint16)
-
-
-def frames(index: int) -> np.ndarray:
-    table = np.zeros(SHAPE[0], dtype=FRAMES_DTYPE)
-    table["frame_id"] = index * SHAPE[0] + np.arange(SHAPE[0])
-    table["volume"] = index
-    table["plane"] = np.arange(SHAPE[0])
-    table["present"] = True
-    return table
+from tests.storage.test_storage_chunks import SHAPE, frames, volume
 
 
 def test_every_chunk_is_published_in_order_and_indexed_once_the_writer_closes(tmp_path):

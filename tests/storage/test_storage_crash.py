@@ -36,7 +36,7 @@ def frames(index: int) -> np.ndarray:
 
 
 def write_until_killed(
-    run_dir: str, compression: str, pause: bool, reached, release, behind=None, written=None
+    run_dir: str, compression: str, pause: bool, reached, release, behind: bool, written
 ) -> None:
     """Child process: writes volumes; signals once a chunk is complete and another one is open.
 
@@ -45,16 +45,39 @@ def write_until_killed(
     """
     write_metadata(run_dir, {"stop_reason": "running"})
     writer = ChunkWriter(run_dir, SHAPE, np.uint16, PER_CHUNK, compression=compression,
-                         publish_behind=bool(behind))  # fmt: skip
+                         publish_behind=behind)  # fmt: skip
     for index in range(MAX_VOLUMES):
         writer.write_volume(volume(index), frames(index))
-        if written is not None:
-            written.value = writer.volumes_written
+        written.value = writer.volumes_written
         if writer.chunks_completed >= 1 and writer.volumes_written % PER_CHUNK == 1:
             reached.set()
             if pause:
                 release.wait(WAIT_S)
     writer.close()
+
+
+def kill_the_writer(
+    run_dir: Path, compression: str, pause: bool, publish_behind: bool = False
+) -> int:
+    """SIGKILL a writer child once it completed a chunk; the volumes whose write had returned."""
+    context = multiprocessing.get_context("spawn")
+    reached, release = context.Event(), context.Event()
+    written = context.Value("q", 0)
+    child = context.Process(
+        target=write_until_killed,
+        args=(str(run_dir), compression, pause, reached, release, publish_behind, written),
+    )
+    child.start()
+    try:
+        assert reached.wait(WAIT_S), "the writer never completed a chunk"
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.join(WAIT_S)
+        if child.is_alive():
+            child.kill()
+            child.join(WAIT_S)
+    assert child.exitcode == -signal.SIGKILL
+    return int(written.value)
 
 
 def check_whole(run_dir: Path, complete_only: bool = True) -> int:
@@ -86,22 +109,7 @@ def check_whole(run_dir: Path, complete_only: bool = True) -> int:
 def test_sigkill_leaves_complete_chunks_readable_and_the_partial_ignored(
     tmp_path, compression, pause
 ):
-    context = multiprocessing.get_context("spawn")
-    reached, release = context.Event(), context.Event()
-    child = context.Process(
-        target=write_until_killed, args=(str(tmp_path), compression, pause, reached, release)
-    )
-    child.start()
-    try:
-        assert reached.wait(WAIT_S), "the writer never completed a chunk"
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.join(WAIT_S)
-        if child.is_alive():
-            child.kill()
-            child.join(WAIT_S)
-    assert child.exitcode == -signal.SIGKILL
-
+    kill_the_writer(tmp_path, compression, pause)
     saved = check_whole(tmp_path)
     assert saved >= PER_CHUNK
     summary = summarize_run(tmp_path)
@@ -120,17 +128,7 @@ def test_sigkill_leaves_complete_chunks_readable_and_the_partial_ignored(
 
 
 def test_after_a_kill_the_volumes_the_writer_finished_are_salvaged(tmp_path):
-    context = multiprocessing.get_context("spawn")
-    reached, release = context.Event(), context.Event()
-    child = context.Process(
-        target=write_until_killed, args=(str(tmp_path), "none", True, reached, release)
-    )
-    child.start()
-    try:
-        assert reached.wait(WAIT_S), "the writer never completed a chunk"
-        os.kill(child.pid, signal.SIGKILL)  # one volume into its second chunk
-    finally:
-        child.join(WAIT_S)
+    kill_the_writer(tmp_path, "none", pause=True)  # one volume into its second chunk
     assert summarize_run(tmp_path).partial_files == ["chunks/chunk-000001.h5.partial"]
 
     assert salvage_partial_chunks(tmp_path) == 1
@@ -146,24 +144,7 @@ def test_a_writer_killed_with_a_publish_behind_it_loses_only_the_volume_it_was_w
 ):
     """With the saver's ``publish_behind``, the kill may find a complete chunk not yet renamed:
     it is ``.partial`` with every volume recorded, and salvage publishes it like the rest."""
-    context = multiprocessing.get_context("spawn")
-    reached, release = context.Event(), context.Event()
-    written = context.Value("q", 0)
-    child = context.Process(
-        target=write_until_killed,
-        args=(str(tmp_path), "none", pause, reached, release, True, written),
-    )
-    child.start()
-    try:
-        assert reached.wait(WAIT_S), "the writer never completed a chunk"
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.join(WAIT_S)
-        if child.is_alive():
-            child.kill()
-            child.join(WAIT_S)
-    assert child.exitcode == -signal.SIGKILL
-    finished = written.value  # volumes whose write had returned before the kill
+    finished = kill_the_writer(tmp_path, "none", pause, publish_behind=True)
 
     check_whole(tmp_path)  # what carries a final name is whole, partial or not
     salvage_partial_chunks(tmp_path)

@@ -73,6 +73,24 @@ def checked_layout(
     return (shape[0], shape[1], shape[2])
 
 
+
+def run_attrs(
+    attrs: Mapping[str, Any] | None, shape: tuple[int, int, int], dtype: np.dtype,
+    per_chunk: int, compression: str, compression_level: int,
+) -> dict[str, Any]:  # fmt: skip
+    """What every chunk file and dataset.h5 carry: the caller's attributes, then the writer's."""
+    run: dict[str, Any] = {k: attr_value(v) for k, v in (attrs or {}).items()}
+    run.update(
+        format=FORMAT,
+        format_version=FORMAT_VERSION,
+        volume_shape=np.array(shape, dtype=np.int64),
+        dtype=dtype.str,
+        volumes_per_chunk=per_chunk,
+        compression=compression,
+        compression_level=int(compression_level),
+    )
+    return run
+
 def attr_value(value: Any) -> Any:
     """An HDF5 attribute for ``value``: numbers, strings and numeric arrays as they are,
     anything else (dicts, None, mixed lists) as a JSON string."""

@@ -40,13 +40,11 @@ import h5py
 import numpy as np
 
 from lightsheet.storage.chunk_content import (
-    FORMAT,
-    FORMAT_VERSION,
     FRAMES_DTYPE,
     WRITER_ATTRS,
-    attr_value,
     checked_layout,
     frame_rows,
+    run_attrs,
     volumes_per_chunk,
     write_tree,
 )
@@ -118,15 +116,8 @@ class ChunkWriter:
         self._chunk_seconds = chunk_seconds
         self._chunk_opened = 0.0
         self._waveforms = waveforms
-        self._run_attrs: dict[str, Any] = {k: attr_value(v) for k, v in (attrs or {}).items()}
-        self._run_attrs.update(
-            format=FORMAT,
-            format_version=FORMAT_VERSION,
-            volume_shape=np.array(shape, dtype=np.int64),
-            dtype=self._dtype.str,
-            volumes_per_chunk=self._per_chunk,
-            compression=compression,
-            compression_level=int(compression_level),
+        self._run_attrs = run_attrs(
+            attrs, shape, self._dtype, self._per_chunk, compression, compression_level
         )
         # Volumes in each complete chunk: an integer, no object per chunk (first volumes follow).
         self._volume_counts = array("q")

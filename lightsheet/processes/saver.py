@@ -9,7 +9,10 @@ ring: the back-pressure reaches the frame ring, where the camera counts what it 
 A disk that has no room for the next chunk ends the run as a fault ("disk full (...)") with every
 completed chunk indexed, before the disk is so full that the index or metadata cannot be written.
 dataset.h5 is rewritten by a child of this process (``storage/index_child.py``), whose cost grows
-with the run: the saver hands it the chunk counts and goes on writing.
+with the run: the saver hands it the chunk counts and goes on writing. Nor does it wait for a
+chunk's fsync: each completed chunk is published on a thread while the next one is written
+(``storage/publish_behind.py``), so its ``chunks`` count trails the files by at most one chunk
+until the run closes.
 
 Its desired state is the run whose files are open (``SaverState``). When the run's END marker
 arrives it closes the files and sends ``RunClosed`` with the run's final counts, carried in-band

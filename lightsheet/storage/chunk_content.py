@@ -73,7 +73,6 @@ def checked_layout(
     return (shape[0], shape[1], shape[2])
 
 
-
 def run_attrs(
     attrs: Mapping[str, Any] | None, shape: tuple[int, int, int], dtype: np.dtype,
     per_chunk: int, compression: str, compression_level: int,
@@ -90,6 +89,7 @@ def run_attrs(
         compression_level=int(compression_level),
     )
     return run
+
 
 def attr_value(value: Any) -> Any:
     """An HDF5 attribute for ``value``: numbers, strings and numeric arrays as they are,

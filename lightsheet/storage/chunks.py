@@ -28,10 +28,11 @@ too full is ``DiskFull``, raised before anything of the chunk is written.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -131,7 +132,7 @@ class ChunkWriter:
         self._failed = False
         self._closed = False
         # Each completed chunk's publish runs behind the writer (``publish_behind.py``).
-        self._behind: PublishBehind[tuple[Path, int]] | None = (
+        self._behind: PublishBehind[tuple[Path, int, int]] | None = (
             PublishBehind() if publish_behind else None
         )
         self._index = RunIndex(
@@ -196,16 +197,11 @@ class ChunkWriter:
         if self._file is None:
             need = self._per_chunk * nbytes
             require_room(self._chunks_dir, need, f"chunk {self.chunks_completed}")
-        try:
+        with self._failing("writing a volume"):
             self._index.collect()
             if self._file is None:
                 self._open_chunk()
             self._append(planes, rows)
-        except BaseException as exc:
-            self._failed = True
-            if is_disk_full(exc):
-                raise disk_full_while(self._chunks_dir, exc, "writing a volume") from None
-            raise
         self._in_chunk += 1
         self._volumes_written += 1
         self._bytes_written += nbytes
@@ -217,14 +213,9 @@ class ChunkWriter:
     def _mark_volume_finished(self) -> None:
         """The open chunk's file describes every volume written so far (``salvage.py``)."""
         assert self._file is not None
-        try:
+        with self._failing("writing a volume"):
             self._file.attrs["volumes"] = self._in_chunk
             self._file.flush()
-        except BaseException as exc:
-            self._failed = True
-            if is_disk_full(exc):
-                raise disk_full_while(self._chunks_dir, exc, "writing a volume") from None
-            raise
 
     def _chunk_is_old(self) -> bool:
         limit = self._chunk_seconds
@@ -337,47 +328,44 @@ class ChunkWriter:
         self._settle(wait=True)  # at most one publish in flight
         partial, count = self._partial, self._in_chunk
         final = partial.with_name(partial.name.removesuffix(PARTIAL_SUFFIX))
-        try:
+        chunk = (final, self._volumes_written - count, count)
+        with self._failing("completing a chunk"):
             self._file.attrs["volumes"] = count
             self._file.close()
             self._file = self._data = self._frames = None
             self._partial, self._in_chunk = None, 0
             if self._behind is None or self._closed:
                 publish(partial, final)
-                self._chunk_published(final, count)
+                self._chunk_published(*chunk)
             else:
-                self._behind.start(partial, final, (final, count))
-        except BaseException as exc:
-            self._failed = True
-            if is_disk_full(exc):
-                raise disk_full_while(self._chunks_dir, exc, "completing a chunk") from None
-            raise
+                self._behind.start(partial, final, chunk)
 
     def _settle(self, wait: bool) -> None:
         """Count the chunk published behind the writer once it has landed (``wait``: now)."""
         if self._behind is None:
             return
-        try:
+        with self._failing("completing a chunk"):
             landed = self._behind.landed(wait)
             if landed is not None:
                 self._chunk_published(*landed)
-        except BaseException as exc:
-            self._failed = True
-            if is_disk_full(exc):
-                raise disk_full_while(self._chunks_dir, exc, "completing a chunk") from None
-            raise
 
-    def _chunk_published(self, final: Path, count: int) -> None:
+    def _chunk_published(self, final: Path, first: int, count: int) -> None:
         self._volume_counts.append(count)
         self._index.chunk_completed(self._volume_counts, rewrite=not self._closed)
-        first = sum(self._volume_counts) - count
         _log.info("completed %s: volumes %d..%d", final.name, first, first + count - 1)
 
     def _finish_index(self) -> None:
-        try:
+        with self._failing("writing dataset.h5"):
             self._index.finish(self._volume_counts)
+
+    @contextlib.contextmanager
+    def _failing(self, what: str) -> Iterator[None]:
+        """An error inside leaves the writer failed (it refuses more volumes); a full disk is
+        raised as ``DiskFull`` saying how much is free and that it happened while ``what``."""
+        try:
+            yield
         except BaseException as exc:
             self._failed = True
             if is_disk_full(exc):
-                raise disk_full_while(self._chunks_dir, exc, "writing dataset.h5") from None
+                raise disk_full_while(self._chunks_dir, exc, what) from None
             raise

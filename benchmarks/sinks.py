@@ -16,30 +16,12 @@ from pathlib import Path
 
 import psutil
 
+from lightsheet.storage.filesystem import filesystem_type, is_tmpfs
+
 TMPFS_ROOT = Path("/dev/shm")
 TMPFS_CAP_BYTES = 4 * 10**9
 SINKS = ("tmpfs", "disk")
 FOLDER_PREFIX = "bench-lightsheet-"
-
-
-def filesystem_type(path: Path) -> str:
-    """The type of the filesystem `path` is on (longest mount point that contains it)."""
-    path = Path(path).resolve()
-    best, kind = "", "unknown"
-    with open("/proc/mounts", encoding="utf-8") as mounts:
-        for line in mounts:
-            parts = line.split()
-            if len(parts) < 3:
-                continue
-            mount = parts[1].replace("\\040", " ")
-            inside = path == Path(mount) or Path(mount) in path.parents
-            if inside and len(mount) > len(best):
-                best, kind = mount, parts[2]
-    return kind
-
-
-def is_tmpfs(path: Path) -> bool:
-    return filesystem_type(path) in ("tmpfs", "ramfs")
 
 
 def tmpfs_cap(path: Path) -> int | None:

@@ -7,15 +7,15 @@ each volume, so the volumes it finished can be salvaged after a crash (``salvage
 publishes a completed chunk behind it, on a thread, while it writes the next
 (``publish_behind.py``).
 
-Uncompressed planes go to disk with ``H5Dwrite_chunk`` straight from the caller's buffer (the
-shared-memory volume), one (1, 1, y, x) HDF5 chunk per plane: for 2048x2048 uint16 planes this
-measured as fast as a contiguous dataset (~5 GB/s into the page cache) and twice as fast as
-``write_direct`` into the same chunked layout, which copies every plane into a chunk buffer; a
-contiguous dataset, unlike a chunked one, could not be resized to the volumes actually written.
-Compressed planes are compressed by Blosc2, a volume's planes side by side on every core, and
-written the same way as each is ready, as chunks the Blosc2 filter reads (``compression.py``).
-After each plane the file's writeback is started (``durable.start_writeback``), so the disk
-writes while the saver goes on and the chunk's fsync finds little left to wait for.
+Uncompressed planes are written straight from the caller's buffer (the camera's shared-memory
+frame slot), one (1, 1, y, x) HDF5 chunk per plane, into the space HDF5 allocated for that
+chunk, with ``O_DIRECT`` on a disk so that the saver's thread copies nothing and the disk's
+controller reads the slot (``direct_planes.py``). A contiguous dataset, unlike a chunked one,
+could not be resized to the volumes actually written. Compressed planes are compressed by
+Blosc2, a volume's planes side by side on every core, and written with ``H5Dwrite_chunk`` as
+each is ready, as chunks the Blosc2 filter reads (``compression.py``); after each, the file's
+writeback is started (``durable.start_writeback``), so the disk writes while the saver goes on
+and the chunk's fsync finds little left to wait for.
 
 The index (``dataset.h5``) maps every chunk, so rewriting it costs more with every chunk; when
 and where it is rewritten (``index_budget``, ``index_in_child``) is ``run_index.py``'s.
@@ -50,7 +50,12 @@ from lightsheet.storage.chunk_content import (
     write_tree,
 )
 from lightsheet.storage.compression import PlaneCompressor
-from lightsheet.storage.durable import PARTIAL_SUFFIX, partial_path, publish, start_writeback
+from lightsheet.storage.direct_planes import (
+    UncompressedPlanes,
+    aligned_file_options,
+    preallocated_dataset_options,
+)
+from lightsheet.storage.durable import PARTIAL_SUFFIX, partial_path, publish
 from lightsheet.storage.publish_behind import PublishBehind
 from lightsheet.storage.run_index import RunIndex
 from lightsheet.storage.space import disk_full_while, is_disk_full, require_room
@@ -126,6 +131,8 @@ class ChunkWriter:
         self._data: h5py.Dataset | None = None
         self._frames: h5py.Dataset | None = None
         self._partial: Path | None = None
+        # Uncompressed planes: pwritten where HDF5 allocated them, directly on a disk.
+        self._planes_out = None if self._compressor else UncompressedPlanes(self._chunks_dir)
         self._in_chunk = 0
         self._volumes_written = 0
         self._bytes_written = 0
@@ -151,6 +158,12 @@ class ChunkWriter:
     @property
     def chunks_completed(self) -> int:
         return len(self._volume_counts)
+
+    @property
+    def planes_by_way(self) -> tuple[int, int]:
+        """Uncompressed planes written so far directly to the disk, and through the page cache
+        (``direct_planes.py``); the open chunk's count once it completes."""
+        return self._planes_out.by_way if self._planes_out else (0, 0)
 
     @property
     def bytes_written(self) -> int:
@@ -240,9 +253,15 @@ class ChunkWriter:
             self._index.close()  # after a failure: a rewrite in flight still completes
             if self._compressor is not None:
                 self._compressor.close()
+            if self._planes_out is not None:
+                self._planes_out.close()
             if self._behind is not None:
                 self._behind.close()
             self._abandon_open_chunk()
+
+    def _close_plane_file(self) -> None:
+        if self._planes_out is not None:
+            self._planes_out.close_file()
 
     def _abandon_open_chunk(self) -> None:
         """After a failure: the open chunk stays ``.partial``, its handle closed."""
@@ -250,7 +269,10 @@ class ChunkWriter:
             return
         _log.warning("left %s unfinished after a failed write", self._partial)
         try:
-            self._file.close()
+            try:
+                self._close_plane_file()
+            finally:
+                self._file.close()
         except Exception:
             _log.warning("could not close %s", self._partial, exc_info=True)
         self._file = None
@@ -271,7 +293,9 @@ class ChunkWriter:
         index = self.chunks_completed + int(in_flight)
         partial = partial_path(self._chunks_dir / chunk_file_name(index))
         planes, height, width = self._shape
-        chunk = h5py.File(partial, "w")
+        compressor = self._compressor
+        options = compressor.dataset_options() if compressor else preallocated_dataset_options()
+        chunk = h5py.File(partial, "w", **({} if compressor else aligned_file_options()))
         try:
             chunk.attrs.update(self._run_attrs)
             chunk.attrs["chunk_index"] = index
@@ -283,7 +307,7 @@ class ChunkWriter:
                 dtype=self._dtype,
                 chunks=(1, 1, height, width),
                 fillvalue=0,  # what an unwritten (gap) plane reads as
-                **({} if self._compressor is None else self._compressor.dataset_options()),
+                **options,
             )
             self._frames = chunk.create_dataset(
                 FRAMES,
@@ -294,6 +318,8 @@ class ChunkWriter:
             )
             if self._waveforms:
                 write_tree(chunk.create_group(WAVEFORMS), self._waveforms)
+            if self._planes_out is not None:
+                self._planes_out.open_file(partial)
         except BaseException:
             chunk.close()
             raise
@@ -310,16 +336,11 @@ class ChunkWriter:
         # A gap's HDF5 chunk stays unwritten and reads as zeros.
         written = [plane for plane in range(planes) if present[plane]]
         images = [np.ascontiguousarray(volume[plane]) for plane in written]  # views if they can
-        compressed = None if self._compressor is None else self._compressor.compress_all(images)
-        fd = self._file.id.get_vfd_handle()
-        try:
-            chunks = images if compressed is None else compressed
-            for plane, chunk in zip(written, chunks, strict=True):
-                self._data.id.write_direct_chunk((index, plane, 0, 0), chunk)
-                start_writeback(fd)
-        finally:
-            if compressed is not None:
-                compressed.close()  # no thread reads the caller's planes after this
+        if self._planes_out is not None:
+            self._planes_out.write(self._data, index, written, images)
+        else:
+            assert self._compressor is not None
+            self._compressor.write_planes(self._data, index, written, images)
         self._frames.resize((index + 1) * planes, axis=0)
         self._frames.write_direct(rows, dest_sel=np.s_[index * planes : (index + 1) * planes])
 
@@ -331,6 +352,7 @@ class ChunkWriter:
         chunk = (final, self._volumes_written - count, count)
         with self._failing("completing a chunk"):
             self._file.attrs["volumes"] = count
+            self._close_plane_file()
             self._file.close()
             self._file = self._data = self._frames = None
             self._partial, self._in_chunk = None, 0

@@ -24,8 +24,11 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, Literal
 
 import blosc2
+import h5py
 import hdf5plugin
 import numpy as np
+
+from lightsheet.storage.durable import start_writeback
 
 COMPRESSIONS = ("none", "blosc-lz4", "blosc-zstd")
 _CODECS: dict[str, tuple[blosc2.Codec, Literal["lz4", "zstd"]]] = {
@@ -97,6 +100,24 @@ class PlaneCompressor:
             for future in futures:
                 future.cancel()
             wait(futures)
+
+    def write_planes(
+        self,
+        dataset: h5py.Dataset,
+        volume: int,
+        planes: Sequence[int],
+        images: Sequence[np.ndarray],
+    ) -> None:
+        """Compress ``images`` and write each as ``dataset``'s chunk (volume, plane), in order,
+        starting the file's writeback after each (``durable.start_writeback``)."""
+        compressed = self.compress_all(images)
+        fd = dataset.file.id.get_vfd_handle()
+        try:
+            for plane, chunk in zip(planes, compressed, strict=True):
+                dataset.id.write_direct_chunk((volume, plane, 0, 0), chunk)
+                start_writeback(fd)
+        finally:
+            compressed.close()  # no thread reads the caller's planes after this
 
     def close(self) -> None:
         """End the pool's threads (a later ``compress_all`` starts new ones)."""

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from lightsheet.storage import FRAMES_DTYPE, ChunkWriter, open_run
-from lightsheet.storage import chunks as chunks_module
+from lightsheet.storage import compression as compression_module
 from lightsheet.storage.compression import PlaneCompressor
 
 
@@ -73,7 +73,7 @@ def test_a_failed_write_returns_only_after_every_plane_is_compressed(tmp_path, m
         raise OSError(errno.EIO, "Input/output error")
 
     monkeypatch.setattr(PlaneCompressor, "compress", counted)
-    monkeypatch.setattr(chunks_module, "start_writeback", write_back_fails)
+    monkeypatch.setattr(compression_module, "start_writeback", write_back_fails)
     shape = (10, 1024, 1024)
     table = np.zeros(shape[0], dtype=FRAMES_DTYPE)
     table["plane"] = np.arange(shape[0])

@@ -11,6 +11,7 @@ passes for disk speed. GB = 1e9 bytes.
 from __future__ import annotations
 
 import logging
+import mmap
 import multiprocessing as mp
 import os
 import queue
@@ -66,31 +67,45 @@ def _write_all(fd: int, data: memoryview) -> None:
         data = data[written:]
 
 
+RAW_WAYS = ("plain", "writeback", "direct")
+
+
 def raw_disk_gbps(
     folder: Path,
     frame_shape: tuple[int, int] = (2048, 2048),
     seconds: float = 30.0,
-    writeback_each_frame: bool = False,
-) -> dict[str, float]:
-    """Write one prepared frame over and over with plain os.write, then fsync; the fsync counts.
+    way: str = "plain",
+) -> dict[str, float] | None:
+    """Write one prepared frame over and over, then fsync; the fsync counts.
 
-    ``writeback_each_frame``: start each frame's writeback at once, as the saver does
-    (``durable.start_writeback``). A plain write leaves the pages to the kernel, which throttles
-    the writer and then writes them in bulk; on this VM's disk that measured half the rate, so
-    the sink's limit is the faster of the two ways (``throughput.py`` measures both).
+    ``way``, each as the saver may write (``throughput.py`` measures them all and the sink's
+    limit is the fastest): "plain" ``os.write``, leaving the pages to the kernel, which throttles
+    the writer and then writes them in bulk; "writeback", each frame's writeback started at
+    once (``durable.start_writeback``), on this VM's disk twice the plain rate; "direct", the
+    frame in page-aligned memory written with ``O_DIRECT``, as the saver writes uncompressed
+    planes on a disk (``direct_planes.py``). None when the folder takes no direct I/O.
 
     Also the writing thread's CPU (user and kernel) per frame: what one frame costs the machine
     when nothing but the write is done, beside what the pipeline's processes spend on it.
 
     Stops early (with a warning) rather than come within a safe margin of a full disk.
     """
+    if way not in RAW_WAYS:
+        raise ValueError(f"way must be one of {', '.join(RAW_WAYS)}: {way!r}")
     folder = Path(folder)
-    frame = memoryview(_base_frame(frame_shape).tobytes())
+    frame = _frame_in_pages(frame_shape)
     budget = writable_budget(folder)
     if budget < len(frame):
         raise OSError(f"not enough free space in {folder} for the raw disk benchmark")
     path = folder / f"raw-disk-baseline-{os.getpid()}.bin"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    try:
+        fd = os.open(path, flags | (getattr(os, "O_DIRECT", 0) if way == "direct" else 0), 0o644)
+    except OSError:
+        path.unlink(missing_ok=True)
+        if way == "direct":
+            return None  # the filesystem refuses direct I/O
+        raise
     written = 0
     try:
         start, cpu_start = time.perf_counter(), time.thread_time()
@@ -105,7 +120,7 @@ def raw_disk_gbps(
                 break
             _write_all(fd, frame)
             written += len(frame)
-            if writeback_each_frame:
+            if way == "writeback":
                 start_writeback(fd)
         os.fsync(fd)
         duration, cpu = time.perf_counter() - start, time.thread_time() - cpu_start
@@ -115,6 +130,15 @@ def raw_disk_gbps(
     frames = max(1, written // len(frame))
     return {"gbps": written / duration / GB, "bytes": written, "seconds": duration,
             "cpu_ms_per_frame": 1e3 * cpu / frames}  # fmt: skip
+
+
+def _frame_in_pages(frame_shape: tuple[int, int]) -> memoryview:
+    """The camera-like frame in page-aligned memory (a camera's frame slot is), so that every
+    way, direct I/O too, writes it from where it is."""
+    frame = _base_frame(frame_shape)
+    pages = mmap.mmap(-1, frame.nbytes)
+    pages[:] = frame.tobytes()
+    return memoryview(pages)
 
 
 def _produce(frames: Queue, results: Queue, stop: Event, frame_shape: tuple[int, int]) -> None:

@@ -128,10 +128,12 @@ def main(argv: list[str] | None = None) -> int:
         median = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         summary[victim] = {"detected_s_max": worst["detected_s"],
                            "all_gone_s_max": worst["all_gone_s"]}  # fmt: skip
-        print(f"{victim:<11}{median['detected_s'] * 1000:>11.0f} ms{median['exited_s']:>12.2f} s"
-              f"{median['all_gone_s']:>9.2f} s  {worst['exit_code']:>4.0f}  "
-              f"{worst['blocks_left']:>6.0f}   (median; worst fault "
-              f"{worst['detected_s'] * 1000:.0f} ms, gone {worst['all_gone_s']:.2f} s)")
+        print(
+            f"{victim:<11}{median['detected_s'] * 1000:>11.0f} ms{median['exited_s']:>12.2f} s"
+            f"{median['all_gone_s']:>9.2f} s  {worst['exit_code']:>4.0f}  "
+            f"{worst['blocks_left']:>6.0f}   (median; worst fault "
+            f"{worst['detected_s'] * 1000:.0f} ms, gone {worst['all_gone_s']:.2f} s)"
+        )
     mains = rows["main"]
     gone = max(r["children_gone_s"] for r in mains)
     print(f"{'main':<11}{'':>14}{'':>14}{gone:>9.2f} s        "

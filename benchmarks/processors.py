@@ -474,15 +474,24 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="per way back (default 5)")
     parser.add_argument("--fps", type=float, default=60.0, help="camera rate (default 60)")
-    parser.add_argument("--display-hz", type=float, default=30.0,
-                        help="how often the display looks for a result, as the GUI's timer "
-                        "(default 30; 0: as fast as it can)")
-    parser.add_argument("--rates", default="20,40,60,80,100,120",
-                        help="acquisition rates to step through (default 20,40,60,80,100,120)")
-    parser.add_argument("--acquire-seconds", type=float, default=4.0,
-                        help="acquisition time per rate (default 4)")
-    parser.add_argument("--skip-acquisition", action="store_true",
-                        help="only the result return (part 1)")
+    parser.add_argument(
+        "--display-hz",
+        type=float,
+        default=30.0,
+        help="how often the display looks for a result, as the GUI's timer "
+        "(default 30; 0: as fast as it can)",
+    )
+    parser.add_argument(
+        "--rates",
+        default="20,40,60,80,100,120",
+        help="acquisition rates to step through (default 20,40,60,80,100,120)",
+    )
+    parser.add_argument(
+        "--acquire-seconds", type=float, default=4.0, help="acquisition time per rate (default 4)"
+    )
+    parser.add_argument(
+        "--skip-acquisition", action="store_true", help="only the result return (part 1)"
+    )
     parser.add_argument("--out", default=None, help="where runs are written (default: /tmp)")
     args = parser.parse_args(argv)
     args.rates = sorted(float(r) for r in str(args.rates).split(",") if r.strip())

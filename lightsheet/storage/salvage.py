@@ -6,8 +6,10 @@ killed leaves a ``.partial`` file whose on-disk state is that of its last finish
 volume being written when it died is beyond what the file's metadata describes. After the crash
 such a file is checked (it opens, its data and per-plane table hold the volumes it says) and
 published under its final name with exactly those volumes, so a saver crash loses at most the
-volume it was writing. A power cut is different: without the chunk's fsync the page cache is
-gone, and the partial file stays partial (``inspect`` says so).
+volume it was writing (its pixels were written with ``O_DIRECT`` before the count, or sit in the
+page cache, which outlives the process). A power cut is different: without the chunk's fsync
+the page cache (the file's metadata at least) is gone, and the partial file stays partial
+(``inspect`` says so).
 """
 
 from __future__ import annotations

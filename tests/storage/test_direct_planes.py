@@ -99,28 +99,21 @@ def tmpfs_run():
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_on_a_disk_aligned_planes_go_directly_and_read_back(disk_run):
-    assert write_run(disk_run, ALIGNED, 5) == (15, 0)
-    expected = np.stack([volume(index, ALIGNED) for index in range(5)])
-    np.testing.assert_array_equal(read_back(disk_run), expected)
-
-
-def test_planes_that_cannot_be_aligned_go_through_the_page_cache(disk_run):
-    assert write_run(disk_run, ODD, 3) == (0, 9)
-    expected = np.stack([volume(index, ODD) for index in range(3)])
-    np.testing.assert_array_equal(read_back(disk_run), expected)
-
-
-def test_planes_in_memory_that_is_not_page_aligned_go_through_the_page_cache(disk_run):
-    assert write_run(disk_run, ALIGNED, 2, paged=False) == (0, 6)
-    expected = np.stack([volume(index, ALIGNED) for index in range(2)])
-    np.testing.assert_array_equal(read_back(disk_run), expected)
-
-
-def test_on_a_tmpfs_every_plane_goes_through_the_page_cache(tmpfs_run):
-    assert write_run(tmpfs_run, ALIGNED, 3) == (0, 9)
-    expected = np.stack([volume(index, ALIGNED) for index in range(3)])
-    np.testing.assert_array_equal(read_back(tmpfs_run), expected)
+@pytest.mark.parametrize(
+    ("run", "shape", "paged", "ways"),
+    [
+        ("disk_run", ALIGNED, True, (6, 0)),  # aligned planes from pages: directly
+        ("disk_run", ODD, True, (0, 6)),  # a plane's length cannot be aligned
+        ("disk_run", ALIGNED, False, (0, 6)),  # planes in memory that is not page-aligned
+        ("tmpfs_run", ALIGNED, True, (0, 6)),  # a tmpfs: the page cache is the file
+    ],
+    ids=["disk", "odd-planes", "unaligned-memory", "tmpfs"],
+)
+def test_planes_read_back_whichever_way_they_were_written(request, run, shape, paged, ways):
+    folder = request.getfixturevalue(run)
+    assert write_run(folder, shape, 2, paged) == ways
+    expected = np.stack([volume(index, shape) for index in range(2)])
+    np.testing.assert_array_equal(read_back(folder), expected)
 
 
 def test_a_gap_is_never_written_and_reads_as_zeros(disk_run):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 
 import nidaqmx
@@ -272,6 +273,23 @@ def test_readback_is_the_lagged_piezo_command(server: tuple[str, Recorder]) -> N
     assert readback is not None
     assert np.allclose(readback, lagged)
     assert not np.allclose(readback, period["piezo"] * 40.0, atol=1.0)
+    board.close()
+
+
+def test_a_read_back_half_a_second_late_still_finds_its_samples(
+    server: tuple[str, Recorder],
+) -> None:
+    """A scanner held up for a moment (a loaded machine, a pause of its interpreter) must not
+    lose the run to an overwritten read-back buffer: it holds seconds, not a few periods."""
+    address, _ = server
+    period = waveforms()
+    board = open_board(address, rig_config())
+    board.write(period)
+    board.start()
+    time.sleep(0.5)  # the stall under test: 25 periods of 20 ms
+    readback = board.read_piezo_um()
+    assert readback is not None
+    assert np.allclose(readback, periodic_lag_response(period["piezo"], RATE, 0.002) * 40.0)
     board.close()
 
 

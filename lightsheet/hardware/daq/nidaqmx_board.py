@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,7 +36,11 @@ __all__ = ["NiDaqBoard", "PulseTrain", "device_of", "driver_errors", "pulse_trai
 _log = logging.getLogger(__name__)
 _task_numbers = itertools.count()
 
-AI_BUFFER_PERIODS = 8  # periods of read-back the driver buffers before an unread overflow
+# The read-back the driver buffers before unread samples are overwritten: at least this many
+# periods and this many seconds. Eight 20 ms periods (160 ms) lost a run whenever the scanner
+# was held up that long on a loaded machine; NI's own default for continuous input is seconds.
+AI_BUFFER_PERIODS = 8
+AI_BUFFER_SECONDS = 2.0
 READ_TIMEOUT_MARGIN_S = 1.0
 
 
@@ -171,8 +176,9 @@ class NiDaqBoard(DaqBoard):
                 task.timing.cfg_implicit_timing(sample_mode=continuous)
         if "ai" in plan.tasks:
             with driver_errors("setting up the piezo read-back"):
+                buffered = max(n * AI_BUFFER_PERIODS, math.ceil(rate * AI_BUFFER_SECONDS))
                 plan.tasks["ai"].timing.cfg_samp_clk_timing(
-                    rate, sample_mode=continuous, samps_per_chan=n * AI_BUFFER_PERIODS
+                    rate, sample_mode=continuous, samps_per_chan=buffered
                 )
         self._n_samples = n
         self._loaded = True

@@ -15,6 +15,7 @@ import pytest
 from lightsheet.storage import FRAMES_DTYPE, ChunkWriter, open_run, summarize_run, write_metadata
 from lightsheet.storage.salvage import salvage_partial_chunks
 from lightsheet.storage.virtual import rebuild_dataset
+from tests.storage.test_direct_planes import in_pages
 
 SHAPE = (4, 64, 64)
 PER_CHUNK = 2
@@ -23,7 +24,9 @@ WAIT_S = 60
 
 
 def volume(index: int) -> np.ndarray:
-    return np.random.default_rng(index).integers(0, 65536, SHAPE, dtype=np.uint16)
+    """In page-aligned memory, as the saver's frame slots are: uncompressed, it is written the
+    direct way on a disk (``direct_planes.py``)."""
+    return in_pages(np.random.default_rng(index).integers(0, 65536, SHAPE, dtype=np.uint16))
 
 
 def frames(index: int) -> np.ndarray:

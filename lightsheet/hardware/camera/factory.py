@@ -85,6 +85,7 @@ def build_camera(camera_cfg: Any, buffer_frames: int | None = None) -> Camera:
     module = import_backend_module(name)
     return module.from_config(camera_cfg, buffer_frames or DEFAULT_BUFFER_FRAMES)
 
+
 #: ``render(z_um, (height, width), pixel_um, (y0_um, x0_um)) -> float32 image`` of a known sample.
 SampleRenderer = Callable[[float, tuple[int, int], float, tuple[float, float]], np.ndarray]
 

@@ -47,6 +47,7 @@ __all__ = ["SimulatedCamera", "TriggerSource", "ZSource", "decode_frame_id"]
 
 _log = logging.getLogger(__name__)
 
+
 class TriggerSource(Protocol):
     """Whatever fires the camera in external trigger mode (the simulated DAQ board)."""
 

@@ -162,7 +162,7 @@ class ChunkWriter:
     @property
     def planes_by_way(self) -> tuple[int, int]:
         """Uncompressed planes written so far directly to the disk, and through the page cache
-        (``direct_planes.py``); the open chunk's count once it completes."""
+        (``direct_planes.py``)."""
         return self._planes_out.by_way if self._planes_out else (0, 0)
 
     @property
@@ -259,20 +259,13 @@ class ChunkWriter:
                 self._behind.close()
             self._abandon_open_chunk()
 
-    def _close_plane_file(self) -> None:
-        if self._planes_out is not None:
-            self._planes_out.close_file()
-
     def _abandon_open_chunk(self) -> None:
         """After a failure: the open chunk stays ``.partial``, its handle closed."""
         if self._file is None:
             return
         _log.warning("left %s unfinished after a failed write", self._partial)
         try:
-            try:
-                self._close_plane_file()
-            finally:
-                self._file.close()
+            self._file.close()  # its plane descriptors: closed by ``close`` just before
         except Exception:
             _log.warning("could not close %s", self._partial, exc_info=True)
         self._file = None
@@ -352,7 +345,8 @@ class ChunkWriter:
         chunk = (final, self._volumes_written - count, count)
         with self._failing("completing a chunk"):
             self._file.attrs["volumes"] = count
-            self._close_plane_file()
+            if self._planes_out is not None:
+                self._planes_out.close_file()
             self._file.close()
             self._file = self._data = self._frames = None
             self._partial, self._in_chunk = None, 0

@@ -18,7 +18,7 @@ The chunk file stays an ordinary HDF5 file, the same bytes a reader got before: 
 created with each chunk's space allocated as the dataset grows (``ALLOC_TIME_EARLY``), at
 offsets aligned to ``ALIGN`` (the file's alignment), and never filled by HDF5
 (``FILL_TIME_NEVER``). ``get_chunk_info_by_coord`` names each plane's offset and the plane is
-written there with ``pwrite``, on a file descriptor of this module's own. A plane never written
+written there with ``pwritev``, on a file descriptor of this module's own. A plane never written
 (a gap) is a hole in the file and reads as zeros, as the fill value says.
 
 Direct I/O needs the memory address, the file offset and the length aligned (``ALIGN`` covers
@@ -26,8 +26,7 @@ the block sizes of disks). A plane that is not (a region of interest with an odd
 filesystem that refuses ``O_DIRECT``, and a tmpfs (which accepts it but measured four times
 slower than a plain write, ``filesystem.py``) go through the page cache with a plain
 ``pwritev`` and their writeback started, as before; on a tmpfs the kernel's copy is shared
-between two threads (``UncompressedPlanes``). ``direct_planes`` and ``cached_planes`` count each
-way.
+between two threads. ``UncompressedPlanes.by_way`` counts the planes each way.
 
 Durability is unchanged: a direct write has reached the device when it returns, and the
 chunk's fsync at its publish flushes the device's cache, as it does for page-cache writes.
@@ -40,9 +39,9 @@ import itertools
 import logging
 import os
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import h5py
 import numpy as np
@@ -54,8 +53,6 @@ ALIGN = 4096  # bytes: the page size, and a multiple of every disk's logical blo
 _IOV_MAX = 512  # buffers per pwritev; Linux takes 1024
 _O_DIRECT = getattr(os, "O_DIRECT", 0)  # Linux; elsewhere every plane goes the cached way
 _log = logging.getLogger(__name__)
-# One plane's write: (memory address, file offset, length), and its bytes.
-_Place = tuple[tuple[int, int, int], memoryview]
 
 
 def aligned_file_options() -> dict[str, int]:
@@ -71,37 +68,60 @@ def preallocated_dataset_options() -> dict[str, Any]:
     return {"dcpl": dcpl, "fill_time": "never"}
 
 
-def _is_aligned(*numbers: int) -> bool:
-    return all(n % ALIGN == 0 for n in numbers)
+class _Place(NamedTuple):
+    """One plane's write: where its bytes are in memory, where they go in the file."""
+
+    address: int
+    offset: int
+    data: memoryview
+
+    @property
+    def aligned(self) -> bool:
+        return all(n % ALIGN == 0 for n in (self.address, self.offset, len(self.data)))
 
 
-class DirectPlanes:
-    """Writes planes of one open chunk file at the offsets its dataset allocated.
+class UncompressedPlanes:
+    """A chunk writer's uncompressed planes: each chunk file in turn (``open_file``), its
+    planes written at the offsets its dataset allocated, counted by way (``by_way``).
 
-    ``direct``: try ``O_DIRECT`` (a disk); otherwise every plane goes through the page cache,
-    copied there by the kernel on the caller's thread, or a share of each volume on each of
-    ``copiers``' ``copier_count`` threads (a tmpfs, where that copy is the write's whole cost).
-    A filesystem that turns down a direct write for its alignment (``EINVAL``) gets the rest of
-    the file's planes through the page cache. ``close`` closes the descriptors; the caller
-    still fsyncs the file (its publish).
+    On a disk aligned planes go ``O_DIRECT``. A filesystem that turns down a direct write for
+    its alignment (``EINVAL``) gets the rest of that file's planes through the page cache.
+
+    On a tmpfs the kernel's copy into the page cache is the write's whole cost: it is shared
+    between ``COPIERS`` threads (at most one a core), each copying a share of each volume, the
+    caller waiting for all of them: at 185 frames/s on this 2-core VM's tmpfs, alternating runs
+    dropped 0-6 frames with two, 6-76 with one. ``close_file`` closes the file's descriptors
+    (the caller still fsyncs it, at its publish); ``close`` also ends the copying threads.
     """
 
-    def __init__(
-        self, path: str | Path, direct: bool, copiers: Executor | None = None, copier_count: int = 1
-    ) -> None:
-        self._path = Path(path)
-        self._copiers = copiers
-        self._copier_count = copier_count if copiers is not None else 1
-        self._fd = os.open(self._path, os.O_WRONLY | os.O_CLOEXEC)
+    COPIERS = 2
+
+    def __init__(self, folder: str | Path) -> None:
+        self._direct = bool(_O_DIRECT) and not is_tmpfs(folder)
+        self._count = max(1, min(self.COPIERS, os.cpu_count() or 1))
+        self._pool = None if self._count == 1 else ThreadPoolExecutor(self._count, "copy")
+        self._name = ""
+        self._fd = -1
         self._direct_fd: int | None = None
-        if direct and _O_DIRECT:
+        self._direct_planes = 0
+        self._cached_planes = 0
+
+    @property
+    def by_way(self) -> tuple[int, int]:
+        """Planes written so far directly, and through the page cache."""
+        return (self._direct_planes, self._cached_planes)
+
+    def open_file(self, path: Path) -> None:
+        """Planes go to ``path`` (an open HDF5 file with aligned, preallocated chunks) next."""
+        self.close_file()
+        self._name = path.name
+        self._fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        if self._direct:
             try:
-                self._direct_fd = os.open(self._path, os.O_WRONLY | _O_DIRECT | os.O_CLOEXEC)
+                self._direct_fd = os.open(path, os.O_WRONLY | _O_DIRECT | os.O_CLOEXEC)
             except OSError as exc:
                 _log.info("%s: no direct I/O here (%s); planes go through the page cache",
-                          self._path.name, exc.strerror)  # fmt: skip
-        self.direct_planes = 0
-        self.cached_planes = 0
+                          path.name, exc.strerror)  # fmt: skip
 
     def write(
         self,
@@ -113,40 +133,39 @@ class DirectPlanes:
         """Write each of ``images`` (C-contiguous, the chunk's exact bytes) as ``dataset``'s
         chunk (volume, plane), already allocated. Planes whose chunks lie end to end go to the
         disk in one ``pwritev``: the kernel splits it into requests the disk takes together."""
+        if self._fd < 0:
+            raise RuntimeError("no chunk file is open for planes")
         places = [self._place(dataset, (volume, plane, 0, 0), image)
                   for plane, image in zip(planes, images, strict=True)]  # fmt: skip
-        for offset, run in _end_to_end(places):
-            aligned = all(_is_aligned(*where) for where, _ in run)
-            if aligned and self._write_direct(offset, [data for _, data in run]):
-                self.direct_planes += len(run)
-                continue
-            self._write_cached(run)
-            self.cached_planes += len(run)
+        for run in _end_to_end(places):
+            if all(place.aligned for place in run) and self._write_direct(run):
+                self._direct_planes += len(run)
+            else:
+                self._write_cached(run)
+                self._cached_planes += len(run)
 
     def _place(self, dataset: h5py.Dataset, coord: tuple[int, ...], image: np.ndarray) -> _Place:
-        """((memory address, file offset, length), bytes) of one plane's write."""
         info = dataset.id.get_chunk_info_by_coord(coord)
         if info.byte_offset is None or info.size != image.nbytes:
             raise RuntimeError(
-                f"{self._path.name}: chunk {coord} is not allocated for a {image.nbytes}-byte "
+                f"{self._name}: chunk {coord} is not allocated for a {image.nbytes}-byte "
                 f"plane (offset {info.byte_offset}, size {info.size})"
             )
         address = image.__array_interface__["data"][0]
-        return (address, int(info.byte_offset), image.nbytes), image.data.cast("B")
+        return _Place(address, int(info.byte_offset), image.data.cast("B"))
 
-    def _write_direct(self, offset: int, data: list[memoryview]) -> bool:
-        """Write ``data`` end to end at ``offset`` directly; False when the filesystem turned
-        down its alignment (then no later plane of this file is tried directly) or it has no
-        direct I/O."""
+    def _write_direct(self, run: list[_Place]) -> bool:
+        """Write ``run`` directly; False when this file has no direct I/O, or the filesystem
+        turned down its alignment (then no later plane of the file is tried directly)."""
         if self._direct_fd is None:
             return False
         try:
-            _write_all(self._direct_fd, data, offset)
+            _write_run(self._direct_fd, run)
         except OSError as exc:
             if exc.errno != errno.EINVAL:
                 raise
             _log.info("%s: direct write refused (%s); planes go through the page cache",
-                      self._path.name, exc.strerror)  # fmt: skip
+                      self._name, exc.strerror)  # fmt: skip
             self._close_direct()
             return False
         return True
@@ -154,27 +173,34 @@ class DirectPlanes:
     def _write_cached(self, run: list[_Place]) -> None:
         """Through the page cache: a share of ``run`` on each copier, all finished on return
         (the first error raised once none still reads the caller's planes)."""
-        shares = _shares(run, self._copier_count)
-        if self._copiers is None or len(shares) == 1:
+        shares = _shares(run, self._count)
+        if self._pool is None or len(shares) == 1:
             for share in shares:
                 self._write_share(share)
             return
-        futures = [self._copiers.submit(self._write_share, share) for share in shares]
+        futures = [self._pool.submit(self._write_share, share) for share in shares]
         wait(futures)
         for future in futures:
             future.result()
 
     def _write_share(self, share: list[_Place]) -> None:
-        (_, offset, _), _ = share[0]
-        _write_all(self._fd, [data for _, data in share], offset)
+        _write_run(self._fd, share)
         start_writeback(self._fd)
 
-    def close(self) -> None:
-        """Close both descriptors. Safe to call twice."""
+    def close_file(self) -> None:
+        """Close the open file's descriptors (before HDF5 closes it). Safe to call twice."""
         self._close_direct()
         if self._fd >= 0:
             fd, self._fd = self._fd, -1
             os.close(fd)
+
+    def close(self) -> None:
+        """``close_file``, and end the copying threads."""
+        try:
+            self.close_file()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
 
     def _close_direct(self) -> None:
         if self._direct_fd is not None:
@@ -182,22 +208,19 @@ class DirectPlanes:
             os.close(fd)
 
 
-def _end_to_end(
-    places: list[_Place],
-) -> Iterator[tuple[int, list[_Place]]]:
-    """The planes in runs whose chunks follow each other in the file, each with its offset;
-    at most ``_IOV_MAX`` planes a run."""
+def _end_to_end(places: list[_Place]) -> Iterator[list[_Place]]:
+    """The planes in runs whose chunks follow each other in the file, at most ``_IOV_MAX``
+    planes a run."""
     run: list[_Place] = []
     for place in places:
-        (_, offset, _), _ = place
         if run:
-            (_, last, length), _ = run[-1]
-            if offset != last + length or len(run) == _IOV_MAX:
-                yield run[0][0][1], run
+            last = run[-1]
+            if place.offset != last.offset + len(last.data) or len(run) == _IOV_MAX:
+                yield run
                 run = []
         run.append(place)
     if run:
-        yield run[0][0][1], run
+        yield run
 
 
 def _shares(run: list[_Place], parts: int) -> list[list[_Place]]:
@@ -207,10 +230,12 @@ def _shares(run: list[_Place], parts: int) -> list[list[_Place]]:
     return [run[a:b] for a, b in itertools.pairwise(bounds)]
 
 
-def _write_all(fd: int, data: list[memoryview], offset: int) -> None:
-    """``pwritev`` until every byte is written: a write may be short (a signal, a full disk's
-    last blocks), and the next call either writes the rest or raises why it cannot."""
-    pending = [view for view in data if len(view)]
+def _write_run(fd: int, run: list[_Place]) -> None:
+    """``pwritev`` a run of end-to-end planes until every byte is written: a write may be short
+    (a signal, a full disk's last blocks), and the next call either writes the rest or raises
+    why it cannot."""
+    offset = run[0].offset
+    pending = [place.data for place in run if len(place.data)]
     while pending:
         written = os.pwritev(fd, pending, offset)
         if written <= 0:
@@ -221,61 +246,3 @@ def _write_all(fd: int, data: list[memoryview], offset: int) -> None:
             pending.pop(0)
         if written:
             pending[0] = pending[0][written:]
-
-
-class UncompressedPlanes:
-    """A chunk writer's uncompressed planes: each chunk file in turn, its planes written
-    directly on a disk, through the page cache on a tmpfs, counted both ways.
-
-    On a tmpfs the kernel's copy into the page cache is the write's whole cost: it is shared
-    between ``COPIERS`` threads (at most one a core), each copying a share of each volume, the
-    caller waiting for all of them: at 185 frames/s on this 2-core VM's tmpfs, alternating runs
-    dropped 0-6 frames with two, 6-76 with one. ``close`` ends those threads.
-    """
-
-    COPIERS = 2
-
-    def __init__(self, folder: str | Path) -> None:
-        self._direct = not is_tmpfs(folder)
-        self._count = max(1, min(self.COPIERS, os.cpu_count() or 1))
-        self._pool = None if self._count == 1 else ThreadPoolExecutor(self._count, "copy")
-        self._file: DirectPlanes | None = None
-        self._ways = [0, 0]
-
-    @property
-    def by_way(self) -> tuple[int, int]:
-        """Planes written directly, and through the page cache, in the files closed so far."""
-        return (self._ways[0], self._ways[1])
-
-    def open_file(self, path: Path) -> None:
-        """Planes go to ``path`` (an open HDF5 file with aligned, preallocated chunks) next."""
-        self.close_file()
-        self._file = DirectPlanes(path, self._direct, self._pool, self._count)
-
-    def write(
-        self,
-        dataset: h5py.Dataset,
-        volume: int,
-        planes: Sequence[int],
-        images: Sequence[np.ndarray],
-    ) -> None:
-        """``DirectPlanes.write`` into the open file."""
-        if self._file is None:
-            raise RuntimeError("no chunk file is open for planes")
-        self._file.write(dataset, volume, planes, images)
-
-    def close_file(self) -> None:
-        """Close the open file's descriptors (before HDF5 closes it), counting its planes."""
-        if self._file is not None:
-            out, self._file = self._file, None
-            self._ways[0] += out.direct_planes
-            self._ways[1] += out.cached_planes
-            out.close()
-
-    def close(self) -> None:
-        """``close_file``, and end the copying threads."""
-        try:
-            self.close_file()
-        finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)

@@ -19,7 +19,7 @@ import pytest
 from lightsheet.storage import FRAMES_DTYPE, ChunkWriter, open_run
 from lightsheet.storage import direct_planes as direct_module
 from lightsheet.storage.direct_planes import (
-    DirectPlanes,
+    UncompressedPlanes,
     aligned_file_options,
     preallocated_dataset_options,
 )
@@ -152,7 +152,8 @@ def test_a_chunk_not_allocated_for_the_plane_is_refused(tmp_path):
                                    dtype=np.uint16, chunks=(1, 1, 64, 64),
                                    **preallocated_dataset_options())  # fmt: skip
         data.resize(1, axis=0)
-        out = DirectPlanes(path, direct=True)
+        out = UncompressedPlanes(tmp_path)
+        out.open_file(path)
         try:
             with pytest.raises(RuntimeError, match="not allocated for a 4096-byte plane"):
                 out.write(data, 0, [0], [np.zeros((32, 64), np.uint16)])
@@ -178,10 +179,15 @@ def test_a_short_write_is_completed(tmp_path, monkeypatch):
     np.testing.assert_array_equal(read_back(tmp_path / "run"), expected)
 
 
+def copy_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("copy")}
+
+
 def test_closing_the_writer_ends_its_copying_threads(tmpfs_run):
+    earlier = copy_threads()  # another test's writer in this process is not this one's concern
     writer = ChunkWriter(tmpfs_run, ALIGNED, np.uint16, 2)
     writer.write_volume(in_pages(volume(0, ALIGNED)), table(ALIGNED[0]))
     if (os.cpu_count() or 1) > 1:
-        assert any(t.name.startswith("copy") for t in threading.enumerate())
+        assert copy_threads() - earlier
     writer.close()
-    assert not any(t.name.startswith("copy") for t in threading.enumerate())
+    assert not copy_threads() - earlier

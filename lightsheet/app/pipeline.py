@@ -51,6 +51,7 @@ from lightsheet.runtime.events import LoggedEvent
 from lightsheet.runtime.preview import PreviewBuffer
 from lightsheet.runtime.process_link import ProcessLink
 from lightsheet.runtime.ring import Ring, RingCounters, RingSpec
+from lightsheet.runtime.shm import huge_page_share
 from lightsheet.runtime.status import StatusBoard
 from lightsheet.runtime.supervisor import Fault, Supervisor
 from lightsheet.runtime.worker import Worker
@@ -258,7 +259,7 @@ class Pipeline:
         )
         self._blocks.append(self._preview)
         self._board_link = create_board_link(self.config.daq)
-        log.info("shared memory: %s", geometry.describe())
+        log.info("shared memory: %s; %s", geometry.describe(), _pages(self._frames.spec.shm_name))
 
     def _build(self, name: str) -> Worker:
         config = self.config
@@ -325,3 +326,14 @@ class Pipeline:
         link: ProcessLink[Any, Any] = ProcessLink(worker, self.problem, self._route_notice)
         self.links[worker.name] = link
         link.start()
+
+
+def _pages(frame_ring: str) -> str:
+    """Which pages the frame ring got, for the log: on 4 KiB pages a direct disk write from a
+    frame slot goes in requests of about 1 MB (``runtime/shm.py``; README, performance)."""
+    share = huge_page_share(frame_ring)
+    if share >= 0.99:
+        return "frame ring on 2 MiB pages"
+    if share > 0:
+        return f"frame ring {share:.0%} on 2 MiB pages, the rest on 4 KiB pages"
+    return "frame ring on 4 KiB pages (for 2 MiB pages mount /dev/shm with huge=advise)"

@@ -23,8 +23,10 @@ import psutil
 PREFIX = "lightsheet"
 SHM_DIR = Path("/dev/shm")
 _NAME_RE = re.compile(rf"^{PREFIX}-(\d+)-([A-Za-z0-9_]+)-([A-Za-z0-9_]+)$")
+_SMAPS_HEADER_RE = re.compile(r"^[0-9a-f]+-[0-9a-f]+ ")  # a mapping's first line in smaps
 _log = logging.getLogger(__name__)
 MADV_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23)  # Linux 5.14+
+HUGE_PAGE = 2 << 20  # bytes: x86-64's transparent huge page
 
 
 def block_name(purpose: str, ident: str | int, pid: int | None = None) -> str:
@@ -41,10 +43,13 @@ def create_block(
     """Create a block owned by this process; the caller later releases it with unlink.
 
     ``allocate`` allocates every page now, by the creator: the first frames through a ring or
-    the preview must not pay a page fault (and the kernel's zeroing) per 4 KiB.
+    the preview must not pay a page fault (and the kernel's zeroing) per 4 KiB. Such a block
+    also asks for huge pages (`_advise_huge_pages`), which the system grants or not.
     """
     shm = shared_memory.SharedMemory(name=block_name(purpose, ident), create=True, size=size)
     with removed_on_failure(shm):  # allocating 640 MB takes long enough for a Ctrl-C to land
+        if allocate:
+            _advise_huge_pages(shm)
         if allocate and not _map_every_page(shm):
             pages = shm.buf  # a kernel without MADV_POPULATE_WRITE: one write per page
             assert pages is not None
@@ -102,6 +107,49 @@ def _map_every_page(shm: shared_memory.SharedMemory) -> bool:
         _log.debug("shared memory %s: pages not mapped ahead (%s)", shm.name, exc)
         return False
     return True
+
+
+def _advise_huge_pages(shm: shared_memory.SharedMemory) -> None:
+    """Ask for 2 MiB pages (``MADV_HUGEPAGE``) before the block's pages are allocated.
+
+    Why: the saver writes a frame to disk with ``O_DIRECT`` straight from its slot, and the
+    disk's request is built from the slot's physically contiguous pieces, at most
+    ``max_segments`` of them (254 on the development VM). From 4 KiB pages that is about 1 MB a
+    request; from 2 MiB pages the request reaches the disk's own limit (4 MB there), and the
+    direct write from a block measured 2.4-2.6 GB/s against 1.8 GB/s. The kernel grants it only
+    where /dev/shm is mounted with ``huge=advise`` (or ``within_size``/``always``, which need no
+    asking); elsewhere the advice changes nothing, and `huge_page_share` tells which it was.
+    """
+    mapping = getattr(shm, "_mmap", None)
+    if mapping is None or shm.size < HUGE_PAGE:
+        return
+    try:
+        mapping.madvise(mmap.MADV_HUGEPAGE)
+    except (AttributeError, OSError) as exc:  # no MADV_HUGEPAGE, or a kernel without THP
+        _log.debug("shared memory %s: no huge pages asked for (%s)", shm.name, exc)
+
+
+def huge_page_share(name: str, smaps: Path = Path("/proc/self/smaps")) -> float:
+    """The share of block ``name`` that this process maps with huge pages (``ShmemPmdMapped``
+    over ``Size`` of its mappings in ``smaps``): 0.0 on 4 KiB pages, or when the kernel says
+    nothing."""
+    size = huge = 0
+    ours = False
+    suffix = f"{SHM_DIR}/{name}"
+    try:
+        lines = smaps.read_text().splitlines()
+    except OSError:
+        return 0.0
+    for line in lines:
+        if _SMAPS_HEADER_RE.match(line):
+            ours = line.rstrip().endswith(suffix)
+        elif ours and line.startswith(("Size:", "ShmemPmdMapped:")):
+            kib = int(line.split()[1])
+            if line.startswith("Size:"):
+                size += kib
+            else:
+                huge += kib
+    return huge / size if size else 0.0
 
 
 def release_block(shm: shared_memory.SharedMemory, unlink: bool) -> None:

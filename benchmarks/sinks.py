@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psutil
 
+from lightsheet.runtime.shm import HUGE_PAGE, create_block, huge_page_share, release_block
 from lightsheet.storage.filesystem import filesystem_type, is_tmpfs
 
 TMPFS_ROOT = Path("/dev/shm")
@@ -51,3 +52,14 @@ def remove_sink_folder(folder: Path) -> None:
 def describe(folder: Path) -> str:
     """e.g. "/dev/shm/bench-lightsheet-x (tmpfs)", for the header of a report."""
     return f"{folder} ({filesystem_type(folder)}, {os.statvfs(folder).f_bsize} B blocks)"
+
+
+def ring_huge_page_share() -> float:
+    """The share of a new ring-like block (allocated as a ring's is) that got 2 MiB pages: 0.0
+    unless /dev/shm is mounted with ``huge=``; the pipeline's direct disk writes depend on it
+    (``runtime/shm.py``)."""
+    block = create_block("benchpages", os.getpid(), 4 * HUGE_PAGE, allocate=True)
+    try:
+        return huge_page_share(block.name)
+    finally:
+        release_block(block, unlink=True)

@@ -47,7 +47,14 @@ from benchmarks.perf_profile import copies_per_frame, memcpy_ms, perf_missing
 from benchmarks.pipeline_run import FRAME_BYTES, FRAME_SHAPE, PLANES, RateResult, RunOptions
 from benchmarks.pipeline_run import run_rate as run_pipeline
 from benchmarks.sashimi import sashimi_pipeline_gbps
-from benchmarks.sinks import SINKS, describe, is_tmpfs, make_sink_folder, remove_sink_folder
+from benchmarks.sinks import (
+    SINKS,
+    describe,
+    is_tmpfs,
+    make_sink_folder,
+    remove_sink_folder,
+    ring_huge_page_share,
+)
 from lightsheet.runtime.shm import list_blocks, owner_pid
 
 DEFAULT_RATES = (10.0, 20.0, 30.0, 40.0, 60.0, 80.0, 100.0, 150.0, 200.0)
@@ -270,6 +277,7 @@ def summary(sinks: dict[str, dict], compressed: dict | None, preview: dict | Non
         "frame_shape": list(FRAME_SHAPE),
         "planes": PLANES,
         "cpus": os.cpu_count(),
+        "ring_huge_page_share": round(getattr(args, "ring_huge_share", 0.0), 3),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "runs": [r.as_json() for s in sinks.values() for r in s["results"]],
         "profiled_runs": [s["profiled"].as_json() for s in sinks.values() if s["profiled"]],
@@ -289,6 +297,9 @@ def _benchmark(args: argparse.Namespace) -> int:
         print(f"no perf profiles: {missing}")
         args.no_profile = True
     copy_ms = memcpy_ms(FRAME_BYTES)
+    args.ring_huge_share = ring_huge_page_share()
+    print(f"frame ring pages: {args.ring_huge_share:.0%} on 2 MiB pages, the rest 4 KiB "
+          "(/dev/shm's huge= option; direct disk writes need 2 MiB for 4 MB requests)")  # fmt: skip
     measured: dict[str, dict] = {}
     compressed = preview = None
     began = time.monotonic()

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import cpu
+from benchmarks.baselines import writable_budget
 from benchmarks.memory import MemorySampler
 from benchmarks.perf_profile import PerfProfiler
 from benchmarks.preview_watch import PreviewWatcher
@@ -32,6 +33,7 @@ from lightsheet.app.session import Session, SessionError
 from lightsheet.config import RigConfig
 from lightsheet.hardware.camera.factory import open_camera
 from lightsheet.runtime.logs import setup_process_logging, stop_process_logging
+from lightsheet.storage.filesystem import is_tmpfs
 
 _log = logging.getLogger(__name__)
 
@@ -254,7 +256,10 @@ def run_once(
     folder = prepare_run_folder(
         tempfile.mkdtemp(prefix=f"pipeline-{rate_fps:g}fps-", dir=parent), overwrite=False
     )
-    reaper = ChunkReaper(folder, PLANES, reference)
+    # On a disk the checked chunks are deleted once half the free space is used (a 10 s run
+    # never gets there): deleting beside the run slows its writes (``reaper.py``).
+    hold = 0 if is_tmpfs(folder) else writable_budget(folder) // 2
+    reaper = ChunkReaper(folder, PLANES, reference, hold_bytes=hold)
     setup_process_logging("main", folder / "logs", config.logging.level)
     sampler = MemorySampler(interval_s=MEMORY_INTERVAL_S)
     sampler.start()

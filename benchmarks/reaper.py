@@ -92,8 +92,16 @@ class ChunkReaper:
         reference: list[np.ndarray] | None = None,
         stamped: bool = True,
         delete: bool = True,
+        hold_bytes: int = 0,
     ) -> None:
+        """``hold_bytes``: checked chunks stay until the run's chunks on the sink exceed this
+        many bytes, then all of them go (0: each as soon as it is checked). On a disk mounted
+        with ``discard`` (this VM's) a deleted file is trimmed at once: 250 MB chunks deleted
+        beside a run at 220 frames/s took the disk from under it (259 and 299 frames dropped,
+        against 0 and 0 with the deletions held to the run's end, alternating runs)."""
         self._chunks = Path(run_dir) / "chunks"
+        self._hold_bytes = hold_bytes
+        self._checked: list[Path] = []
         self._planes = planes
         self._reference = reference
         self._stamped = stamped
@@ -144,8 +152,12 @@ class ChunkReaper:
             except Exception as exc:  # the file is still deleted: the sink stays bounded
                 self._problem(f"{path.name}: check failed: {type(exc).__name__}: {exc}")
             if self._delete and path.name != KEPT_CHUNK:
+                self._checked.append(path)
+        if self._checked and (not self._hold_bytes or self._bytes_on_sink() > self._hold_bytes):
+            for path in self._checked:
                 path.unlink(missing_ok=True)
                 self.stats.deleted += 1
+            self._checked.clear()
 
     def _bytes_on_sink(self) -> int:
         """Bytes in chunks/ now; a file renamed or deleted since it was listed is skipped."""

@@ -49,3 +49,30 @@ def test_a_chunk_that_breaks_the_check_is_still_deleted_and_the_reaper_goes_on(
         stats = reaper.finish()
     assert sorted(p.name for p in chunks.glob("chunk-*.h5")) == ["chunk-000000.h5"]
     assert any("a check that breaks" in problem for problem in stats.problems)
+
+
+def test_checked_chunks_are_held_until_the_sink_holds_more_than_allowed(tmp_path):
+    """On a disk the reaper deletes only once the run's chunks pass ``hold_bytes``: deleting
+    beside a run trims the disk under it (a filesystem mounted with ``discard``)."""
+    chunks = tmp_path / "chunks"
+
+    def on_sink() -> int:
+        return sum(p.stat().st_size for p in chunks.glob("chunk-*.h5"))
+
+    with ChunkWriter(tmp_path, SHAPE, np.uint16, 1) as writer:
+        for index in range(3):
+            writer.write_volume(volume(index), frames(index))
+    hold = on_sink() + 1  # three chunks fit; a fourth does not
+    reaper = ChunkReaper(tmp_path, SHAPE[0], stamped=False, hold_bytes=hold)
+    reaper.start()
+    try:
+        _wait_for(lambda: reaper.stats.chunks == 3, "chunks 0-2 checked")
+        assert reaper.stats.deleted == 0  # checked, and held: the sink has room
+        with ChunkWriter(tmp_path / "next", SHAPE, np.uint16, 1) as writer:
+            writer.write_volume(volume(3), frames(3))
+        (tmp_path / "next" / "chunks" / "chunk-000000.h5").rename(chunks / "chunk-000003.h5")
+        _wait_for(lambda: reaper.stats.deleted == 3, "chunks 1-3 deleted once over the hold")
+    finally:
+        stats = reaper.finish()
+    assert sorted(p.name for p in chunks.glob("chunk-*.h5")) == ["chunk-000000.h5"]
+    assert stats.chunks == 4

@@ -5,6 +5,10 @@ at start-up. Attaching never takes over the owner's cleanup: on Python >= 3.13 i
 the block at all; before 3.13 our spawned children share the owner's resource tracker, where a
 second registration of the same name changes nothing (unregistering it there would remove the
 owner's registration and make the owner's unlink report a KeyError).
+
+Blocks allocated ahead (rings, the preview) ask for 2 MiB pages, which the saver's direct disk
+writes need for full-size requests; the system grants them or not (`_advise_huge_pages`), and
+`huge_page_share` reads back which it was.
 """
 
 from __future__ import annotations

@@ -8,11 +8,14 @@ written at 1.9-2.2 GB/s for 0.2 s of CPU on this machine, against 1.2-1.4 s thro
 cache (``/tmp`` probe, 400 planes of 8 MiB). In the pipeline at 200 frames/s the saver went from
 0.6 of a core to 0.09, and the frames dropped from 338-422 to 120-156 (alternating runs).
 
-What limits it: a direct request is built from the slot's 4 KiB pages, at most the disk's
-``max_segments`` of them (254 on this VM, so about 1 MB), while the kernel's writeback sends
-4 MB requests from the page cache's large folios. This VM's disk took those faster (2.8-3.2
-against 1.7-2.3 GB/s raw), but they cost the copy that two cores cannot pay beside the camera;
-writing part of each volume that way measured worse. Consecutive planes go in one ``pwritev``.
+What limits it: a direct request is built from the slot's physically contiguous pieces, at
+most the disk's ``max_segments`` of them (254 on this VM). From 4 KiB pages that is about 1 MB,
+while the kernel's writeback sends 4 MB requests from the page cache's large folios, which this
+VM's disk took faster (2.8-3.2 against 1.7-2.3 GB/s raw); the page cache costs the copy that two
+cores cannot pay beside the camera, and writing part of each volume that way measured worse.
+From 2 MiB pages (the ring asks for them, ``runtime/shm.py``; /dev/shm mounted ``huge=advise``)
+a request reaches 4 MB: 2.4-2.6 against 1.8 GB/s from a ring slot. Consecutive planes go in one
+``pwritev``.
 
 The chunk file stays an ordinary HDF5 file, the same bytes a reader got before: its dataset is
 created with each chunk's space allocated as the dataset grows (``ALLOC_TIME_EARLY``), at

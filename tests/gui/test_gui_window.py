@@ -15,10 +15,13 @@ from lightsheet.gui.docks.base import LOCKED_TIP
 from .conftest import PLANES, SIZE, WAIT_MS, close_window, screenshot, set_mode, wait_new_images
 
 
-def test_title_names_the_rig(window) -> None:
+def test_title_names_the_rig(qtbot, window) -> None:
     assert window.windowTitle() == "lightsheet — test-rig"
     assert window.centralWidget() is window.qt_viewer
-    assert set(window.status.lights) >= {"camera", "dispatcher", "saver"}
+    # The status bar reads the processes' states on its timer, at most REFRESH_MS after ready.
+    qtbot.waitUntil(
+        lambda: set(window.status.lights) >= {"camera", "dispatcher", "saver"}, timeout=WAIT_MS
+    )
 
 
 def test_every_mode_previews_and_is_screenshotted(qtbot, window) -> None:

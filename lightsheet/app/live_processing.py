@@ -265,7 +265,7 @@ class LiveProcessing:
         host = self._host
         if not self.config.save or host is None or not host.alive:
             return
-        command = SaveProcessed(run, str(folder), planes, int(saving.chunk_ram_mb * 2**20),
+        command = SaveProcessed(run, str(folder), planes, saving.processed_chunk_bytes(),
                                 saving.chunk_seconds)  # fmt: skip
         self._saving = run
         try:

@@ -36,13 +36,17 @@ class TriggerConfig(ConfigModel):
         return self
 
 
+PROCESSED_CHUNK_MB = 256.0
+
+
 class SavingConfig(ConfigModel):
     chunk_ram_mb: float = Field(
-        256.0,
+        2048.0,
         gt=0,
         description="Size budget of one chunk file (MB); sets volumes per chunk, at least 1. "
         "Each chunk costs the saver one fsync: larger chunks save time at high rates. A saver "
-        "that dies loses at most the volume it was writing (the rest is salvaged).",
+        "that dies loses at most the volume it was writing (the rest is salvaged). Processed "
+        "results wait in memory for their chunk, so their chunks stay at most 256 MB.",
     )
     chunk_seconds: float = Field(
         1.0,
@@ -65,6 +69,12 @@ class SavingConfig(ConfigModel):
     def volumes_per_chunk(self, volume_bytes: int) -> int:
         """Volumes that fit the chunk RAM budget; always at least one."""
         return max(1, int(self.chunk_ram_mb * BYTES_PER_MB) // max(1, volume_bytes))
+
+    def processed_chunk_bytes(self) -> int:
+        """The budget of a chunk of processed results: the frames' budget, at most
+        ``PROCESSED_CHUNK_MB``. The results wait in memory for their chunk, the frames do not
+        (they are written from the frame ring as they come)."""
+        return int(min(self.chunk_ram_mb, PROCESSED_CHUNK_MB) * BYTES_PER_MB)
 
 
 class BuffersConfig(ConfigModel):

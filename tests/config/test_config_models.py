@@ -117,6 +117,13 @@ def test_z_positions_are_evenly_spaced_from_start_to_end() -> None:
     assert positions[0] == default.z_start_um and positions[-1] == pytest.approx(200.0)
 
 
+def test_processed_results_chunks_stay_small_whatever_the_frames_chunks() -> None:
+    """Processed results wait in memory for their chunk; the frames' 2 GB default must not
+    make a processor hold 2 GB of results."""
+    assert SavingConfig().processed_chunk_bytes() == 256 * 2**20
+    assert SavingConfig(chunk_ram_mb=64).processed_chunk_bytes() == 64 * 2**20
+
+
 def test_volumes_per_chunk_follows_the_ram_budget_and_is_at_least_one() -> None:
     saving = SavingConfig(chunk_ram_mb=64)
     assert saving.volumes_per_chunk(16 * 2**20) == 4

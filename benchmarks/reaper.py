@@ -142,7 +142,8 @@ class ChunkReaper:
     def _sweep(self) -> None:
         if not self._chunks.is_dir():
             return
-        self.stats.peak_bytes_on_sink = max(self.stats.peak_bytes_on_sink, self._bytes_on_sink())
+        on_sink = self._bytes_on_sink()
+        self.stats.peak_bytes_on_sink = max(self.stats.peak_bytes_on_sink, on_sink)
         for path in sorted(self._chunks.glob("chunk-*.h5")):
             if path.name in self._seen:
                 continue
@@ -153,7 +154,8 @@ class ChunkReaper:
                 self._problem(f"{path.name}: check failed: {type(exc).__name__}: {exc}")
             if self._delete and path.name != KEPT_CHUNK:
                 self._checked.append(path)
-        if self._checked and (not self._hold_bytes or self._bytes_on_sink() > self._hold_bytes):
+        # The sink as it was when the sweep began: chunks that landed since count next sweep.
+        if self._checked and (not self._hold_bytes or on_sink > self._hold_bytes):
             for path in self._checked:
                 path.unlink(missing_ok=True)
                 self.stats.deleted += 1

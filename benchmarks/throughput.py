@@ -277,7 +277,6 @@ def summary(sinks: dict[str, dict], compressed: dict | None, preview: dict | Non
         "frame_shape": list(FRAME_SHAPE),
         "planes": PLANES,
         "cpus": os.cpu_count(),
-        "ring_huge_page_share": round(getattr(args, "ring_huge_share", 0.0), 3),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "runs": [r.as_json() for s in sinks.values() for r in s["results"]],
         "profiled_runs": [s["profiled"].as_json() for s in sinks.values() if s["profiled"]],
@@ -297,8 +296,8 @@ def _benchmark(args: argparse.Namespace) -> int:
         print(f"no perf profiles: {missing}")
         args.no_profile = True
     copy_ms = memcpy_ms(FRAME_BYTES)
-    args.ring_huge_share = ring_huge_page_share()
-    print(f"frame ring pages: {args.ring_huge_share:.0%} on 2 MiB pages, the rest 4 KiB "
+    huge_share = ring_huge_page_share()
+    print(f"frame ring pages: {huge_share:.0%} on 2 MiB pages, the rest 4 KiB "
           "(/dev/shm's huge= option; direct disk writes need 2 MiB for 4 MB requests)")  # fmt: skip
     measured: dict[str, dict] = {}
     compressed = preview = None
@@ -316,6 +315,7 @@ def _benchmark(args: argparse.Namespace) -> int:
             remove_sink_folder(folder)
     _print_all(measured, compressed, preview, copy_ms)
     result = summary(measured, compressed, preview, copy_ms, args)
+    result["ring_huge_page_share"] = round(huge_share, 3)
     result["minutes"] = round((time.monotonic() - began) / 60, 1)
     print(json.dumps(result))
     ok = all(s["best"] is not None for s in measured.values()) and not result["shm_left"]

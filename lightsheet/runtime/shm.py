@@ -53,12 +53,12 @@ def create_block(
     shm = shared_memory.SharedMemory(name=block_name(purpose, ident), create=True, size=size)
     with removed_on_failure(shm):  # allocating 640 MB takes long enough for a Ctrl-C to land
         if allocate:
-            _advise_huge_pages(shm)
-        if allocate and not _map_every_page(shm):
-            pages = shm.buf  # a kernel without MADV_POPULATE_WRITE: one write per page
-            assert pages is not None
-            for offset in range(0, size, mmap.PAGESIZE):
-                pages[offset] = 0
+            _advise_huge_pages(shm)  # before the pages exist: the kernel decides their size then
+            if not _map_every_page(shm):
+                pages = shm.buf  # a kernel without MADV_POPULATE_WRITE: one write per page
+                assert pages is not None
+                for offset in range(0, size, mmap.PAGESIZE):
+                    pages[offset] = 0
     _log.debug("created shared memory %s (%d bytes)", shm.name, size)
     return shm
 

@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 import pytest
 
-from lightsheet.storage import FRAMES_DTYPE, ChunkWriter, open_run
+from lightsheet.storage import FRAMES_DTYPE, ChunkWriter
 from lightsheet.storage import direct_planes as direct_module
 from lightsheet.storage.direct_planes import (
     UncompressedPlanes,
@@ -24,6 +24,7 @@ from lightsheet.storage.direct_planes import (
     preallocated_dataset_options,
 )
 from lightsheet.storage.filesystem import is_tmpfs
+from tests.storage.test_storage_chunks import read_all
 
 ALIGNED = (3, 64, 64)  # 8 KiB planes: two pages each
 ODD = (3, 5, 7)  # 70-byte planes: no plane can be written directly
@@ -49,14 +50,6 @@ def table(planes: int, missing: tuple[int, ...] = ()) -> np.ndarray:
         rows["present"][plane] = False
         rows["frame_id"][plane] = -1
     return rows
-
-
-def read_back(run_dir: Path) -> np.ndarray:
-    data = open_run(run_dir)
-    try:
-        return data[...]
-    finally:
-        data.file.close()
 
 
 def write_run(
@@ -113,7 +106,7 @@ def test_planes_read_back_whichever_way_they_were_written(request, run, shape, p
     folder = request.getfixturevalue(run)
     assert write_run(folder, shape, 2, paged) == ways
     expected = np.stack([volume(index, shape) for index in range(2)])
-    np.testing.assert_array_equal(read_back(folder), expected)
+    np.testing.assert_array_equal(read_all(folder), expected)
 
 
 def test_a_gap_is_never_written_and_reads_as_zeros(disk_run):
@@ -122,7 +115,7 @@ def test_a_gap_is_never_written_and_reads_as_zeros(disk_run):
     assert writer.planes_by_way == (2, 0)
     expected = volume(0, ALIGNED)
     expected[1] = 0
-    np.testing.assert_array_equal(read_back(disk_run)[0], expected)
+    np.testing.assert_array_equal(read_all(disk_run)[0], expected)
 
 
 def test_a_refused_direct_write_is_written_through_the_page_cache(disk_run, monkeypatch):
@@ -141,7 +134,7 @@ def test_a_refused_direct_write_is_written_through_the_page_cache(disk_run, monk
     assert write_run(disk_run, ALIGNED, 3) == (0, 9)
     assert len(refused) == 2  # once per chunk file, then that file's planes skip it
     expected = np.stack([volume(index, ALIGNED) for index in range(3)])
-    np.testing.assert_array_equal(read_back(disk_run), expected)
+    np.testing.assert_array_equal(read_all(disk_run), expected)
 
 
 def test_a_chunk_not_allocated_for_the_plane_is_refused(tmp_path):
@@ -176,7 +169,7 @@ def test_a_short_write_is_completed(tmp_path, monkeypatch):
     monkeypatch.setattr(direct_module.os, "pwritev", short)
     assert write_run(tmp_path / "run", ODD, 2) == (0, 6)
     expected = np.stack([volume(index, ODD) for index in range(2)])
-    np.testing.assert_array_equal(read_back(tmp_path / "run"), expected)
+    np.testing.assert_array_equal(read_all(tmp_path / "run"), expected)
 
 
 def copy_threads() -> set[threading.Thread]:

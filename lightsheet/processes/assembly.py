@@ -53,7 +53,8 @@ class RunAssembly:
     and without it the dispatcher was stopped as "not answering" after 2 s of handing on gaps.
     ``on_plane`` sees each plane once it is placed (plane, volume index, plane index),
     ``on_volume`` each volume's planes before it is handed on: the preview fills its copy plane
-    by plane and shows it at the volume's end.
+    by plane and shows it at the volume's end. ``wait_s`` is how long one wait for a slot lasts
+    before ``wait_slot`` is called again (the dispatcher previews queued frames between waits).
     """
 
     def __init__(
@@ -65,6 +66,7 @@ class RunAssembly:
         on_volume: Callable[[Sequence[np.ndarray], int], None] | None = None,
         on_plane: Callable[[np.ndarray, int, int], None] | None = None,
         beat: Callable[[], None] | None = None,
+        wait_s: float = WRITE_TIMEOUT_S,
     ) -> None:
         self.plan = plan
         self._ring = volumes
@@ -73,6 +75,7 @@ class RunAssembly:
         self._on_volume = on_volume
         self._on_plane = on_plane
         self._beat = beat
+        self._wait_s = wait_s
         self._current: _Volume | None = None
         self.next_volume = 0
         self.missing = 0  # planes handed on empty
@@ -157,7 +160,7 @@ class RunAssembly:
         if self._beat is not None:
             self._beat()
         while True:
-            slot = self._ring.acquire_write(WRITE_TIMEOUT_S)
+            slot = self._ring.acquire_write(self._wait_s)
             if slot is not None:
                 return slot
             self._wait_slot()  # waiting on a slow saver is back-pressure, not a hang

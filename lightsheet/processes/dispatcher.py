@@ -11,6 +11,12 @@ plane from it (``held_frames.py``), so the pixels go from the camera's slot to t
 copy in between; a frame is copied into its volume slot only when the dark frame is subtracted or
 the frame ring is too full to hold more.
 
+At the saver's limit the dispatcher waits for a free volume slot and the camera's frames queue in
+the frame ring behind it. The preview does not wait with them: between short waits the dispatcher
+looks ahead in the frame ring (``Ring.peek``) and previews the queued frames of the run, so the
+preview shows what the camera sees now, not the backlog; a frame previewed that way is not
+previewed again when it is placed.
+
 A run ends with the camera's END marker, whose counts go on to the saver with the run's own
 gap count. A run that is replaced before its END arrived (a new run started, a stop cut short)
 is closed at once: its partial volume handed on with its gaps and an END marked "cut off", so
@@ -27,7 +33,7 @@ import numpy as np
 
 from lightsheet.processes.assembly import RunAssembly, Stopped
 from lightsheet.processes.commands import DispatcherState, TakeDark
-from lightsheet.processes.frames import KIND_END, KIND_VOID, frame_view
+from lightsheet.processes.frames import KIND_END, KIND_FRAME, KIND_VOID, frame_view
 from lightsheet.processes.held_frames import FREE, HeldFrames
 from lightsheet.processes.preview_fill import PreviewFill
 from lightsheet.processes.status import DispatcherStatus
@@ -39,6 +45,8 @@ from lightsheet.runtime.worker import Worker
 
 READ_TIMEOUT_S = 0.1
 DRAIN_LIMIT = 10_000  # slots read at most while draining on stop
+LOOK_AHEAD_S = 0.01  # a wait for the saver between looks at the queued frames for the preview
+_NOTHING = (-1, -1)
 
 
 
@@ -68,6 +76,8 @@ class DispatcherWorker(Worker):
         self._preview: PreviewBuffer = self._preview_spec.attach()
         self._state = DispatcherState("idle", 1, 1, 1)
         self._run: RunAssembly | None = None
+        self._peek_at = 0  # the frame-ring position the preview's look-ahead goes on from
+        self._previewed = _NOTHING  # (volume, plane) of the last frame previewed by looking ahead
         self._fill = PreviewFill(self._preview)
         self._dark: np.ndarray | None = None
         self._dark_sum: np.ndarray | None = None
@@ -176,8 +186,9 @@ class DispatcherWorker(Worker):
         self._status.reset(DispatcherStatus.volumes, DispatcherStatus.gaps, DispatcherStatus.copied)
         self._run = RunAssembly(
             state.plan, self._volumes, self.log, self._wait_for_saver, self._on_volume,
-            self._on_plane, beat=self.beat,
+            self._on_plane, beat=self.beat, wait_s=LOOK_AHEAD_S,
         )  # fmt: skip
+        self._previewed = _NOTHING
         self.log.info("run %d: assembling %d-plane volumes", state.plan.run, state.plan.planes)
 
     def _end_of(self, run: int, meta: np.ndarray) -> None:
@@ -197,13 +208,34 @@ class DispatcherWorker(Worker):
 
     def _wait_for_saver(self) -> None:
         self._give_back()  # the camera needs the slots of the volumes the saver finished
+        self._look_ahead()
         self.beat()
         if self.stop_event.is_set():
             raise Stopped
 
+    def _look_ahead(self) -> None:
+        """Preview the run's frames queued in the frame ring while the saver holds every slot."""
+        run, state = self._run, self._state
+        if run is None or not state.preview or self._dark_request is not None:
+            return
+        dark = self._dark if state.subtract_dark else None
+        position = max(self._peek_at, self._frames.read_position)
+        while (slot := self._frames.peek(position)) is not None:
+            position += 1
+            meta = slot.meta
+            if int(meta["kind"]) != KIND_FRAME or int(meta["run"]) != run.plan.run:
+                continue
+            frame = frame_view(slot.data, int(meta["height"]), int(meta["width"]))
+            index, plane = divmod(int(meta["frame_id"]), state.planes)
+            self._fill.add(index, plane, frame, state.planes, dark, state.preview_hz)
+            if plane == state.planes - 1:
+                self._fill.complete(index)
+            self._previewed = (index, plane)
+        self._peek_at = position
+
     def _on_plane(self, plane: np.ndarray, index: int, plane_index: int) -> None:
         state = self._state
-        if state.preview:
+        if state.preview and (index, plane_index) > self._previewed:
             self._fill.add(index, plane_index, plane, state.planes, None, state.preview_hz)
 
     def _on_volume(self, volume: Sequence[np.ndarray], index: int) -> None:

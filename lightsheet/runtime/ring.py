@@ -34,7 +34,6 @@ import multiprocessing as mp
 import uuid
 from dataclasses import dataclass, field
 from multiprocessing.shared_memory import SharedMemory
-from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -146,13 +145,9 @@ class Ring:
             (self._n,), dtype=spec.meta_dtype, buffer=buf, offset=layout.meta_offset
         )
         self._blank_meta = np.zeros((), dtype=spec.meta_dtype)
+        first, stride = layout.data_offset, layout.stride
         self._slot_data = [
-            np.ndarray(
-                spec.slot_shape,
-                dtype=spec.dtype,
-                buffer=buf,
-                offset=layout.data_offset + i * layout.stride,
-            )
+            np.ndarray(spec.slot_shape, spec.dtype, buffer=buf, offset=first + i * stride)
             for i in range(self._n)
         ]
         self._slot_meta = [self._meta[i, ...] for i in range(self._n)]
@@ -185,15 +180,9 @@ class Ring:
         with removed_on_failure(shm):
             ctx = mp.get_context("spawn")
             spec = RingSpec(
-                shm.name,
-                shape,
-                data_dtype.str,
-                n_slots,
-                meta,
-                blocking,
-                ctx.Semaphore(n_slots),
-                ctx.Semaphore(0),
-            )
+                shm.name, shape, data_dtype.str, n_slots, meta, blocking,
+                ctx.Semaphore(n_slots), ctx.Semaphore(0),
+            )  # fmt: skip
             _log.debug(
                 "ring %s: %d slots of %s %s, %s producer",
                 shm.name, n_slots, shape, data_dtype, "blocking" if blocking else "non-blocking",
@@ -259,6 +248,10 @@ class Ring:
         self._seq[index] += 1  # odd: being written, latest-only readers skip it
         self._meta[index] = self._blank_meta  # no field carries a value from the slot's last use
         header[_ACQUIRED] = position + 1
+        return self._slot_at(position)
+
+    def _slot_at(self, position: int) -> Slot:
+        index = position % self._n
         return Slot(index, position, self._slot_data[index], self._slot_meta[index])
 
     def _check_writable(self) -> None:
@@ -280,9 +273,25 @@ class Ring:
             # Every commit posts before this token could be taken, so it is close_writing's.
             self._ready.release()
             raise EndOfStream(f"ring {self.name}: end of stream after {position} slots")
-        index = position % self._n
         header[_READ] = position + 1
-        return Slot(index, position, self._slot_data[index], self._slot_meta[index])
+        return self._slot_at(position)
+
+    @property
+    def read_position(self) -> int:
+        """The position of the next slot the consumer will read."""
+        return int(self._header[_READ])
+
+    def peek(self, position: int) -> Slot | None:
+        """The committed, unread slot at ``position`` without taking it (None: not committed yet).
+
+        For a consumer held up elsewhere that looks at what is coming. The producer cannot reuse an
+        unread slot, so the view stays valid until the consumer reads and releases it; the
+        producer's commit ordering (module docstring) makes a peeked slot complete.
+        """
+        header = self._header
+        if position < header[_READ]:
+            raise ValueError(f"slot at position {position} was read already: peek ahead only")
+        return None if position >= header[_COMMITTED] else self._slot_at(position)
 
     def release(self, slot: Slot) -> None:
         """Give a read slot back to the producer; slots are released in the order read."""
@@ -373,12 +382,7 @@ class Ring:
     def __enter__(self) -> Ring:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 

@@ -230,6 +230,30 @@ def test_a_non_blocking_ring_accepts_again_once_the_consumer_releases(make_ring)
     assert consume_all(ring) == [1, 3]
 
 
+def test_peeking_shows_committed_unread_slots_and_takes_none_of_them(make_ring):
+    ring = make_ring(n_slots=3)
+    for frame_id in range(2):
+        slot = ring.try_acquire_write()
+        stamp(slot, frame_id)
+        ring.commit(slot)
+    writing = ring.try_acquire_write()  # acquired, not committed: not there yet
+    peeked = [ring.peek(position) for position in range(3)]
+    assert peeked[2] is None
+    for frame_id in range(2):
+        check_frame(peeked[frame_id].data, peeked[frame_id].meta, frame_id)
+    assert ring.try_acquire_write() is None  # peeked slots are still the consumer's to read
+    first = ring.acquire_read(0)
+    assert (first.index, first.position) == (peeked[0].index, 0)
+    assert ring.read_position == 1
+    with pytest.raises(ValueError, match="read already"):
+        ring.peek(0)
+    stamp(writing, 2)
+    ring.commit(writing)
+    check_frame(ring.peek(2).data, ring.peek(2).meta, 2)
+    ring.release(first)
+    assert [ring.acquire_read(0).position for _ in range(2)] == [1, 2]
+
+
 def test_counters_are_visible_from_another_attached_process(make_ring, start):
     ring = make_ring(n_slots=3)
     for frame_id in range(5):

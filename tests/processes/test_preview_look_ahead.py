@@ -13,10 +13,21 @@ import threading
 import numpy as np
 
 from lightsheet.processes.assembly import Stopped
+from lightsheet.processes.commands import TakeDark
 from lightsheet.processes.dispatcher import DispatcherWorker
 from tests.waiting import wait_until
 
-from .harness import PLANES, Rings, acquire_state, dispatcher_in_process, plan
+from .harness import (
+    HEIGHT,
+    PLANES,
+    WIDTH,
+    Rings,
+    acquire_state,
+    dispatcher_in_process,
+    frame_of,
+    plan,
+    pump,
+)
 
 VOLUMES = 4
 
@@ -81,3 +92,30 @@ def test_the_preview_shows_the_newest_volume_while_the_saver_holds_every_slot(tm
     # Placing volumes 2 and 3 after the saver caught up showed nothing older again.
     assert (index, seq_after) == (VOLUMES - 1, seq)
     np.testing.assert_array_equal(after, shown)
+
+
+def test_looking_ahead_subtracts_the_dark_and_shows_only_the_runs_own_frames(tmp_path):
+    rings = Rings(volume_slots=2)
+    try:
+        with dispatcher_in_process(rings, tmp_path) as worker:
+            worker.on_command(TakeDark(frames=1, epoch=5))
+            rings.frame(5, 0, np.full((HEIGHT, WIDTH), 100, dtype=np.uint16))
+            pump(worker, rings.frames)
+            worker.on_settings(
+                acquire_state(plan(1, tmp_path), preview=True, preview_hz=1e9, subtract_dark=True)
+            )
+            for frame_id in range(VOLUMES * PLANES):
+                rings.frame(1, frame_id)
+            rings.end(1, last_frame_id=VOLUMES * PLANES - 1)
+            for frame_id in range(PLANES):  # the next run's first volume, queued behind the end
+                rings.frame(2, frame_id, frame_of(frame_id, offset=7000))
+            with _Stepping(worker):
+                wait_until(lambda: _shown_index(rings) == VOLUMES - 1, 5, "volume 3 shown")
+            # The look that showed volume 3 went on to the end of the ring before the stop was
+            # seen: the next run's volume 0, queued behind the end, was not shown.
+            shown, index, _ = rings.preview.read_latest()
+    finally:
+        rings.close()
+    assert index == VOLUMES - 1
+    expected = [frame_of((VOLUMES - 1) * PLANES + plane) - 100 for plane in range(PLANES)]
+    np.testing.assert_array_equal(shown, np.stack(expected))

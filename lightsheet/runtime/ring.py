@@ -2,8 +2,9 @@
 
 Frames and volumes never travel pickled or copied: the producer fills a slot in place (a camera
 reads straight into it), the consumer gets a numpy view of the same memory and releases it when
-done. Each slot carries a record of a structured dtype chosen by the creator (frame id and
-timestamps, or a volume's frame table), stored in the same block.
+done; it may also peek at committed slots it has not read yet, which stay its own. Each slot
+carries a record of a structured dtype chosen by the creator (frame id and timestamps, or a
+volume's frame table), stored in the same block.
 
 Hand-over uses two spawn-context semaphores, ``free`` (slots the producer may take) and ``ready``
 (committed slots the consumer may take), so a waiting side sleeps in the kernel and wakes on the

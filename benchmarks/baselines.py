@@ -1,18 +1,14 @@
-"""The two figures our pipeline's throughput is judged against.
+"""The figures our pipeline's throughput is judged against, and what the benchmarks share.
 
-`raw_disk_gbps` is the ceiling: the disk alone, fed from one buffer with no pipeline at all
-(plain writes, or with each frame's writeback started at once; the faster is the sink's limit).
-`queue_pipeline_gbps` is the floor we replace: the camera -> dispatcher -> saver shape of older
-acquisition systems, with frames and volumes pickled through blocking `multiprocessing.Queue`s.
-Both write real, non-zero bytes and fsync before the clock stops, so page-cache speed never
-passes for disk speed. GB = 1e9 bytes.
+The ceiling, the sink alone, is ``raw_write.raw_disk_gbps``. `queue_pipeline_gbps` is the floor
+we replace: the camera -> dispatcher -> saver shape of older acquisition systems, with frames and
+volumes pickled through blocking `multiprocessing.Queue`s. It writes real, non-zero bytes and
+fsyncs before the clock stops, so page-cache speed never passes for disk speed. GB = 1e9 bytes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import mmap
 import multiprocessing as mp
 import os
 import queue
@@ -29,8 +25,6 @@ from typing import Any
 import numpy as np
 
 from benchmarks.sinks import tmpfs_cap
-from lightsheet.runtime.shm import HUGE_PAGE
-from lightsheet.storage.durable import start_writeback
 
 _log = logging.getLogger(__name__)
 
@@ -60,95 +54,6 @@ def writable_budget(folder: Path) -> int:
     budget = max(0, usage.free - reserve)
     cap = tmpfs_cap(folder)
     return budget if cap is None else min(budget, cap)
-
-
-def _write_all(fd: int, data: memoryview) -> None:
-    """os.write may write less than asked (signals, pipes, some filesystems): finish the job."""
-    while data:
-        written = os.write(fd, data)
-        data = data[written:]
-
-
-RAW_WAYS = ("plain", "writeback", "direct")
-
-
-def raw_disk_gbps(
-    folder: Path,
-    frame_shape: tuple[int, int] = (2048, 2048),
-    seconds: float = 30.0,
-    way: str = "plain",
-) -> dict[str, float] | None:
-    """Write one prepared frame over and over, then fsync; the fsync counts.
-
-    ``way``, each as the saver may write (``throughput.py`` measures them all and the sink's
-    limit is the fastest): "plain" ``os.write``, leaving the pages to the kernel, which throttles
-    the writer and then writes them in bulk; "writeback", each frame's writeback started at
-    once (``durable.start_writeback``), on this VM's disk twice the plain rate; "direct", the
-    frame in page-aligned memory written with ``O_DIRECT``, as the saver writes uncompressed
-    planes on a disk (``direct_planes.py``). None when the folder takes no direct I/O.
-
-    Also the writing thread's CPU (user and kernel) per frame: what one frame costs the machine
-    when nothing but the write is done, beside what the pipeline's processes spend on it.
-
-    Stops early (with a warning) rather than come within a safe margin of a full disk.
-    """
-    if way not in RAW_WAYS:
-        raise ValueError(f"way must be one of {', '.join(RAW_WAYS)}: {way!r}")
-    folder = Path(folder)
-    frame = _frame_in_pages(frame_shape)
-    budget = writable_budget(folder)
-    if budget < len(frame):
-        raise OSError(f"not enough free space in {folder} for the raw disk benchmark")
-    path = folder / f"raw-disk-baseline-{os.getpid()}.bin"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-    try:
-        fd = os.open(path, flags | (getattr(os, "O_DIRECT", 0) if way == "direct" else 0), 0o644)
-    except OSError:
-        path.unlink(missing_ok=True)
-        if way == "direct":
-            return None  # the filesystem refuses direct I/O
-        raise
-    written = 0
-    try:
-        start, cpu_start = time.perf_counter(), time.thread_time()
-        while time.perf_counter() - start < seconds:
-            if written + len(frame) > budget:
-                _log.info(
-                    "raw write benchmark stopped early: %d bytes is all the free space "
-                    "it may use in %s",
-                    written,
-                    folder,
-                )
-                break
-            _write_all(fd, frame)
-            written += len(frame)
-            if way == "writeback":
-                start_writeback(fd)
-        os.fsync(fd)
-        duration, cpu = time.perf_counter() - start, time.thread_time() - cpu_start
-    finally:
-        os.close(fd)
-        path.unlink(missing_ok=True)
-    frames = max(1, written // len(frame))
-    return {"gbps": written / duration / GB, "bytes": written, "seconds": duration,
-            "cpu_ms_per_frame": 1e3 * cpu / frames}  # fmt: skip
-
-
-def _frame_in_pages(frame_shape: tuple[int, int]) -> memoryview:
-    """The camera-like frame in page-aligned memory (a camera's frame slot is), so that every
-    way, direct I/O too, writes it from where it is; on 2 MiB pages where the system grants
-    them to a process that asks (transparent huge pages ``madvise``), since a direct request
-    from 4 KiB pages is held to about 1 MB (``runtime/shm.py``): the disk's limit, not the
-    memory's."""
-    frame = _base_frame(frame_shape)
-    pages = mmap.mmap(-1, frame.nbytes + HUGE_PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    with contextlib.suppress(AttributeError, OSError):  # no THP: 4 KiB pages
-        pages.madvise(mmap.MADV_HUGEPAGE)
-    view = memoryview(pages)
-    start = -np.frombuffer(pages, dtype=np.uint8).ctypes.data % HUGE_PAGE
-    view = view[start : start + frame.nbytes]
-    view[:] = frame.tobytes()
-    return view
 
 
 def _produce(frames: Queue, results: Queue, stop: Event, frame_shape: tuple[int, int]) -> None:

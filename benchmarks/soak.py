@@ -10,12 +10,18 @@ squares over every sample, MB per minute), descriptors, threads and blocks at th
 end (and blocks left after the session closed), and the CPU per frame of each process in the
 first and last fifth of the run, which shows work that grows with the run's length.
 
+Side by side, after the soak and into the same folder (``--raw-minutes``, 3 by default): the raw
+write of the same bytes as the saver writes them there (``O_DIRECT`` on a disk, plain on a tmpfs),
+in files of a chunk's size deleted as it goes, as the soak's are. A 10 s throughput run's edge
+can be a disk's burst; this is what the disk keeps up for minutes, beside what the soak saved.
+
 Disk use stays bounded whatever the length: each chunk file is checked and deleted as soon as the
 saver has completed it (``reaper.py`` says why this changes nothing the saver or the disk does).
 Only this process's blocks are counted (other sessions on a shared machine have their own).
 
     .venv/bin/python benchmarks/soak.py [--minutes 30] (--rate FPS | --fraction 0.8 --max-rate FPS)
                                         [--sink disk|tmpfs] [--out DIR] [--interval 10]
+                                        [--raw-minutes 3]
 """
 
 from __future__ import annotations
@@ -40,17 +46,20 @@ if __package__ in (None, ""):  # run as `python benchmarks/soak.py`: find the re
 from benchmarks import cpu
 from benchmarks.pipeline_run import (
     FRAME_BYTES,
+    FRAME_SHAPE,
     PLANES,
     STARTUP_TRIES,
     bench_rig,
     first_frames,
     startup_failed,
 )
+from benchmarks.raw_write import raw_disk_gbps
 from benchmarks.reaper import ChunkReaper, ReapStats
 from benchmarks.sinks import make_sink_folder, remove_sink_folder
 from lightsheet.app.acquisition import Acquisition, Outcome
 from lightsheet.app.run_folder import prepare_run_folder
 from lightsheet.app.session import Session, SessionError
+from lightsheet.config.base import BYTES_PER_MB
 from lightsheet.runtime.logs import setup_process_logging, stop_process_logging
 from lightsheet.runtime.shm import list_blocks, owner_pid
 
@@ -121,6 +130,19 @@ def soak_once(folder: Path, rate: float, minutes: float, interval_s: float) -> d
         report["problems"].append(f"shared memory left after the session closed: {left}")
     report["data_ok"] = not report["problems"]
     return report
+
+
+def raw_beside(folder: Path, sink: str, minutes: float, rate: float) -> dict[str, Any] | None:
+    """The sink's own sustained rate, written as the saver writes there, chunk files deleted as
+    the soak's are (see the module docstring); None when the folder refuses that way."""
+    chunk_bytes = int(bench_rig(rate).saving.chunk_ram_mb * BYTES_PER_MB)
+    way = "direct" if sink == "disk" else "plain"
+    raw = raw_disk_gbps(folder, FRAME_SHAPE, minutes * 60, way=way, file_bytes=chunk_bytes)
+    if raw is None:
+        return None
+    return {"way": way, "minutes": minutes, "file_mb": round(chunk_bytes / MB),
+            "gbps": round(raw["gbps"], 3), "slowest_window_gbps": raw["slowest_window_gbps"],
+            "files": raw["files"]}  # fmt: skip
 
 
 def _run(session: Session, run_dir: Path, minutes: float, interval_s: float,
@@ -240,8 +262,16 @@ def _report(samples: list[dict[str, Any]], stats: ReapStats, outcome: Outcome | 
         "shm_blocks_end": steady[-1]["shm_blocks"] if steady else None,
         "cpu_ms_per_frame_first": first_cpu,
         "cpu_ms_per_frame_last": last_cpu,
+        "saved_gbps": _saved_gbps(outcome, minutes),
         "problems": problems,
     }
+
+
+def _saved_gbps(outcome: Outcome | None, minutes: float) -> float | None:
+    if outcome is None:
+        return None
+    saved = outcome.frames_acquired - outcome.frames_dropped
+    return round(saved * FRAME_BYTES / (minutes * 60) / 1e9, 4)
 
 
 def print_report(report: dict[str, Any]) -> None:
@@ -266,6 +296,13 @@ def print_report(report: dict[str, Any]) -> None:
     print(f"lightsheet-* shared-memory blocks of this session: {report['shm_blocks_start']} at "
           f"the start, {report['shm_blocks_end']} at the end, "
           f"{report['shm_blocks_after_close']} after it closed")  # fmt: skip
+    raw = report.get("raw")
+    if raw is not None:
+        slowest = raw["slowest_window_gbps"]
+        print(f"saved {report['saved_gbps']} GB/s; the raw write into the same sink "
+              f"({raw['way']}, {raw['minutes']:g} min, {raw['file_mb']} MB files deleted as it "
+              f"went): {raw['gbps']:.3f} GB/s, slowest 5 s "
+              f"{'-' if slowest is None else format(slowest, '.3f')} GB/s")  # fmt: skip
     for problem in report["problems"]:
         print(f"problem: {problem}")
     for failure in report.get("startup_failures", []):
@@ -302,6 +339,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", help="parent folder on disk (default runs/ under the cwd)")
     parser.add_argument("--interval", type=_positive, default=10.0,
                         help="seconds between samples (10)")  # fmt: skip
+    parser.add_argument("--raw-minutes", type=float, default=3.0,
+                        help="the raw write beside the soak, minutes (3; 0: none)")  # fmt: skip
     args = parser.parse_args(argv)
     if (args.rate is None) == (args.fraction is None):
         parser.error("give either --rate or --fraction with --max-rate")
@@ -309,6 +348,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--fraction needs --max-rate (the highest zero-drop rate)")
     if args.fraction is not None and args.fraction > 1:
         parser.error("--fraction must be at most 1")
+    if not (math.isfinite(args.raw_minutes) and args.raw_minutes >= 0):
+        parser.error("--raw-minutes must be 0 or more")
     return args
 
 
@@ -322,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
     try:
         report = soak(folder, rate, args.minutes, args.interval)
+        if args.raw_minutes > 0:
+            report["raw"] = raw_beside(folder, args.sink, args.raw_minutes, rate)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -41,11 +41,12 @@ if __package__ in (None, ""):  # run as `python benchmarks/throughput.py`: find 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import report
-from benchmarks.baselines import RAW_WAYS, queue_pipeline_gbps, raw_disk_gbps
+from benchmarks.baselines import queue_pipeline_gbps
 from benchmarks.compression import compression_figures
 from benchmarks.perf_profile import copies_per_frame, memcpy_ms, perf_missing
 from benchmarks.pipeline_run import FRAME_BYTES, FRAME_SHAPE, PLANES, RateResult, RunOptions
 from benchmarks.pipeline_run import run_rate as run_pipeline
+from benchmarks.raw_write import RAW_WAYS, raw_disk_gbps
 from benchmarks.sashimi import sashimi_pipeline_gbps
 from benchmarks.sinks import (
     SINKS,

@@ -151,8 +151,10 @@ class RateResult:
         }
 
 
-def bench_rig(rate_fps: float, compression: str = "none", planes: int = PLANES) -> RigConfig:
-    """The simulated rig at `rate_fps`: full 2048 x 2048 sensor, `planes` planes per volume.
+def bench_rig(rate_fps: float, compression: str = "none", planes: int = PLANES,
+              frame_ring_mb: float | None = None) -> RigConfig:  # fmt: skip
+    """The simulated rig at `rate_fps`: full 2048 x 2048 sensor, `planes` planes per volume;
+    the frame ring of the config's default size unless `frame_ring_mb` is given.
 
     The camera free-runs (internal trigger), so frame k is plane k % planes whatever the scanner
     does; the scan runs at the same volume rate. Frame ids are stamped into the pixels (4 of
@@ -180,6 +182,7 @@ def bench_rig(rate_fps: float, compression: str = "none", planes: int = PLANES) 
                 "volume_rate_hz": min(max(rate_fps / planes, 0.01), 100.0),
             },
             "saving": {"compression": compression},
+            **({} if frame_ring_mb is None else {"buffers": {"frame_ring_mb": frame_ring_mb}}),
         }
     )
 

@@ -92,12 +92,13 @@ def sample(pids: dict[str, int], frames: int) -> dict[str, Any]:
     return row
 
 
-def soak(folder: Path, rate: float, minutes: float, interval_s: float) -> dict[str, Any]:
+def soak(folder: Path, rate: float, minutes: float, interval_s: float,
+         frame_ring_mb: float | None = None) -> dict[str, Any]:  # fmt: skip
     """`soak_once`, tried again when a process was found hung before the first frame (the
     simulated camera rendering its planes on a busy machine); those tries are reported."""
     failures: list[str] = []
     for _ in range(STARTUP_TRIES):
-        report = soak_once(folder, rate, minutes, interval_s)
+        report = soak_once(folder, rate, minutes, interval_s, frame_ring_mb)
         if not startup_failed(report["problems"], report["frames_acquired"] or 0):
             break
         failures.append(report["problems"][0])
@@ -105,9 +106,10 @@ def soak(folder: Path, rate: float, minutes: float, interval_s: float) -> dict[s
     return report
 
 
-def soak_once(folder: Path, rate: float, minutes: float, interval_s: float) -> dict[str, Any]:
+def soak_once(folder: Path, rate: float, minutes: float, interval_s: float,
+              frame_ring_mb: float | None = None) -> dict[str, Any]:  # fmt: skip
     """Run the soak into `folder`; returns every figure of the report."""
-    config = bench_rig(rate)
+    config = bench_rig(rate, frame_ring_mb=frame_ring_mb)
     run_dir = prepare_run_folder(tempfile.mkdtemp(prefix="soak-", dir=folder), overwrite=False)
     reaper = ChunkReaper(run_dir, PLANES, first_frames(config))
     setup_process_logging("main", run_dir / "logs", config.logging.level)
@@ -339,6 +341,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", help="parent folder on disk (default runs/ under the cwd)")
     parser.add_argument("--interval", type=_positive, default=10.0,
                         help="seconds between samples (10)")  # fmt: skip
+    parser.add_argument("--frame-ring-mb", type=_positive,
+                        help="the frame ring's size (default: the config's)")  # fmt: skip
     parser.add_argument("--raw-minutes", type=float, default=3.0,
                         help="the raw write beside the soak, minutes (3; 0: none)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -362,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"soak: {args.minutes:g} min at {rate:g} frames/s into {folder} ({args.sink}); "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
     try:
-        report = soak(folder, rate, args.minutes, args.interval)
+        report = soak(folder, rate, args.minutes, args.interval, args.frame_ring_mb)
         if args.raw_minutes > 0:
             report["raw"] = raw_beside(folder, args.sink, args.raw_minutes, rate)
     except KeyboardInterrupt:
@@ -371,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         remove_sink_folder(folder)
     report["sink"] = args.sink
+    report["frame_ring_mb"] = args.frame_ring_mb or bench_rig(rate).buffers.frame_ring_mb
     report["load_average"] = [round(x, 1) for x in os.getloadavg()]
     print_report(report)
     print(json.dumps(report))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,15 @@ def stamp(slot: Slot, frame_id: int) -> None:
     slot.meta["frame_id"] = frame_id
     slot.meta["camera_ts"] = frame_id * 1e-3
     slot.meta["host_ts"] = 1000.0 + frame_id
+
+
+def commit_frames(ring: Ring, frame_ids: Iterable[int]) -> None:
+    """The camera's side in the test process: each frame stamped and committed at once."""
+    for frame_id in frame_ids:
+        slot = ring.try_acquire_write()
+        assert slot is not None, "ring full"
+        stamp(slot, frame_id)
+        ring.commit(slot)
 
 
 def check_frame(data: np.ndarray, meta: np.ndarray | np.void, frame_id: int) -> None:
@@ -216,10 +226,7 @@ def test_full_non_blocking_ring_counts_exactly_the_frames_it_refused(make_ring, 
 
 def test_a_non_blocking_ring_accepts_again_once_the_consumer_releases(make_ring):
     ring = make_ring(n_slots=2)
-    for frame_id in range(2):
-        slot = ring.try_acquire_write()
-        stamp(slot, frame_id)
-        ring.commit(slot)
+    commit_frames(ring, range(2))
     assert ring.try_acquire_write() is None
     ring.release(ring.acquire_read(0))
     slot = ring.try_acquire_write()
@@ -232,10 +239,7 @@ def test_a_non_blocking_ring_accepts_again_once_the_consumer_releases(make_ring)
 
 def test_peeking_shows_committed_unread_slots_and_takes_none_of_them(make_ring):
     ring = make_ring(n_slots=3)
-    for frame_id in range(2):
-        slot = ring.try_acquire_write()
-        stamp(slot, frame_id)
-        ring.commit(slot)
+    commit_frames(ring, range(2))
     writing = ring.try_acquire_write()  # acquired, not committed: not there yet
     peeked = [ring.peek(position) for position in range(3)]
     assert peeked[2] is None
@@ -334,10 +338,7 @@ def test_end_of_stream_wakes_a_waiting_consumer_after_it_drained(make_ring, star
 
 def test_end_of_stream_comes_only_after_the_last_slot_and_then_every_time(make_ring):
     ring = make_ring(n_slots=4)
-    for frame_id in range(2):
-        slot = ring.try_acquire_write()
-        stamp(slot, frame_id)
-        ring.commit(slot)
+    commit_frames(ring, range(2))
     ring.close_writing()
     with pytest.raises(RuntimeError):
         ring.try_acquire_write()

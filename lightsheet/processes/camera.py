@@ -304,6 +304,17 @@ class CameraWorker(Worker):
                 frame_id,
                 self._status.dropped,
             )
+        if self._drop_log_count == 1:
+            self.log.warning(self._ring_hint())
+
+    def _ring_hint(self) -> str:
+        """Why a ring fills: how long a lag of the saver it absorbs, and what sets that."""
+        slots, fps = self._ring.spec.n_slots, self._state.expected_fps
+        held = f"{slots} frames" + (f", {slots / fps:.3g} s at {fps:.4g} frames/s" if fps else "")
+        return (
+            f"the frame ring holds {held}: the saver fell behind the camera for longer than that "
+            "(a disk that slows down for a while); buffers.frame_ring_mb sets its size"
+        )
 
     def _count_frame(self, info: FrameInfo) -> None:
         status = self._status

@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 
 from lightsheet.app.acquisition import Acquisition, run_acquisition
+from lightsheet.app.planning import MB
 from lightsheet.app.run_folder import prepare_run_folder
 from lightsheet.app.session import Session
 from lightsheet.hardware.camera.simulated import decode_frame_id
+from lightsheet.runtime.ring import Ring
 from lightsheet.storage.run_reader import iter_frames_table, open_run
 from tests.waiting import wait_until
 
@@ -102,6 +104,11 @@ def test_frames_dropped_counts_exactly_the_frames_the_ring_refused(tmp_path: Pat
         frame_id = int(row["frame_id"])
         assert decode_frame_id(data[frame_id // PLANES, frame_id % PLANES]) == frame_id
     assert metadata["frames_acquired"] == 40 * PLANES
+    # The camera's log says once how long a lag the ring absorbs and what sets its size.
+    log = (folder / "logs" / "camera.log").read_text()
+    slots = Ring.slots_for_budget(256 * 256 * 2, int(0.2 * MB))
+    assert log.count(f"the frame ring holds {slots} frames") == 1
+    assert "buffers.frame_ring_mb sets its size" in log
 
 
 @pytest.mark.parametrize("victim", ["saver", "dispatcher"])

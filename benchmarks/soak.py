@@ -21,7 +21,7 @@ Only this process's blocks are counted (other sessions on a shared machine have 
 
     .venv/bin/python benchmarks/soak.py [--minutes 30] (--rate FPS | --fraction 0.8 --max-rate FPS)
                                         [--sink disk|tmpfs] [--out DIR] [--interval 10]
-                                        [--raw-minutes 3]
+                                        [--frame-ring-mb MB] [--raw-minutes 3]
 """
 
 from __future__ import annotations

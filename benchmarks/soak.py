@@ -128,16 +128,17 @@ def soak_once(folder: Path, rate: float, minutes: float, interval_s: float,
     left = our_blocks()
     report = _report(samples, stats, outcome, rate, minutes, problems)
     report["shm_blocks_after_close"] = len(left)
+    report["frame_ring_mb"] = config.buffers.frame_ring_mb
+    report["chunk_bytes"] = int(config.saving.chunk_ram_mb * BYTES_PER_MB)
     if left:
         report["problems"].append(f"shared memory left after the session closed: {left}")
     report["data_ok"] = not report["problems"]
     return report
 
 
-def raw_beside(folder: Path, sink: str, minutes: float, rate: float) -> dict[str, Any] | None:
+def raw_beside(folder: Path, sink: str, minutes: float, chunk_bytes: int) -> dict[str, Any] | None:
     """The sink's own sustained rate, written as the saver writes there, chunk files deleted as
     the soak's are (see the module docstring); None when the folder refuses that way."""
-    chunk_bytes = int(bench_rig(rate).saving.chunk_ram_mb * BYTES_PER_MB)
     way = "direct" if sink == "disk" else "plain"
     raw = raw_disk_gbps(folder, FRAME_SHAPE, minutes * 60, way=way, file_bytes=chunk_bytes)
     if raw is None:
@@ -368,14 +369,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = soak(folder, rate, args.minutes, args.interval, args.frame_ring_mb)
         if args.raw_minutes > 0:
-            report["raw"] = raw_beside(folder, args.sink, args.raw_minutes, rate)
+            report["raw"] = raw_beside(folder, args.sink, args.raw_minutes, report["chunk_bytes"])
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     finally:
         remove_sink_folder(folder)
     report["sink"] = args.sink
-    report["frame_ring_mb"] = args.frame_ring_mb or bench_rig(rate).buffers.frame_ring_mb
     report["load_average"] = [round(x, 1) for x in os.getloadavg()]
     print_report(report)
     print(json.dumps(report))

@@ -150,7 +150,7 @@ class DispatcherWorker(Worker):
                 if int(meta["run"]) == self._dark_request[2]:
                     self._accumulate_dark(frame)
             elif self._run is not None and int(meta["run"]) == self._run.plan.run:
-                dark = self._dark if self._state.subtract_dark else None
+                dark = self._subtracted_dark()
                 held = slot if self._held.can_reference(self._run.plan.planes) else None
                 placed = self._run.place(
                     frame, int(meta["frame_id"]), float(meta["camera_ts"]),
@@ -218,7 +218,7 @@ class DispatcherWorker(Worker):
         run, state = self._run, self._state
         if run is None or not state.preview or self._dark_request is not None:
             return
-        dark = self._dark if state.subtract_dark else None
+        dark = self._subtracted_dark()
         position = max(self._peek_at, self._frames.read_position)
         while (slot := self._frames.peek(position)) is not None:
             position += 1
@@ -260,10 +260,14 @@ class DispatcherWorker(Worker):
         self.log.info("dark frame averaged over %d frames", self._dark_count)
         self.reply(reply_to, self._dark.shape)
 
+    def _subtracted_dark(self) -> np.ndarray | None:
+        """The dark frame when the current state subtracts it."""
+        return self._dark if self._state.subtract_dark else None
+
     def _publish_frame(self, frame: np.ndarray, frame_id: int) -> None:
         """Preview mode: planar shows each frame, volumetric assembles the latest whole volume."""
         state = self._state
-        dark = self._dark if state.subtract_dark else None
+        dark = self._subtracted_dark()
         index, plane = divmod(frame_id, state.planes)
         self._fill.add(index, plane, frame, state.planes, dark, state.preview_hz)
         if plane == state.planes - 1:

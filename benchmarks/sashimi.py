@@ -9,7 +9,12 @@ saver processes: no pixel is pickled, but every hop copies each frame twice.
 - camera: makes each frame in its own buffer (one pass, as our simulated camera does), puts it.
 - dispatcher: gets frames, stacks `planes` of them into a volume, puts the volume.
 - saver: gets volumes, gathers them into a chunk in RAM and writes each chunk as a new HDF5 file
-  (one dataset per file), then fsyncs it.
+  (one dataset per file), then fsyncs it and gives it its final name.
+
+On a tmpfs (``sweep``) a thread of the benchmark's process deletes each chunk file once it has its
+final name, as the pipeline's reaper deletes lightsheet's checked chunks there: every contender
+then writes into pages the sink has freed, not some into fresh memory (on this VM fresh memory
+is four times slower to fill, the host backing it on first touch).
 
 Copies of each frame's pixels after the camera's buffer: into the frame queue, out of it, into
 the volume, into the volume queue, out of it, into the chunk: 6, then the write into the file.
@@ -22,6 +27,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import threading
 import time
 from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
@@ -47,7 +53,9 @@ _log = logging.getLogger(__name__)
 
 FRAME_SLOTS = 16
 VOLUME_SLOTS = 4
-CHUNK_BYTES = 64 * 10**6  # as lightsheet's saving.chunk_ram_mb default
+CHUNK_BYTES = 64 * 10**6  # volumes gathered in RAM for each file
+CHUNK_GLOB = "sashimi-chunk-*.h5"  # final names: written, fsynced and closed
+SWEEP_S = 0.05
 END = -1
 COPIES_PER_FRAME = 6
 
@@ -132,13 +140,15 @@ def _dispatcher(frames: ArrayQueue, volumes: ArrayQueue, planes: int) -> None:
     volumes.close(unlink=False)
 
 
-def _saver(volumes: ArrayQueue, results: Queue, stop: Event, folder: str, budget: int) -> None:
+def _saver(volumes: ArrayQueue, results: Queue, stop: Event, folder: str, budget: int,
+           chunk_bytes: int) -> None:  # fmt: skip
     import h5py
 
     volumes.attach()
-    per_chunk = max(1, CHUNK_BYTES // (int(np.prod(volumes.shape)) * 2))
+    per_chunk = max(1, chunk_bytes // (int(np.prod(volumes.shape)) * 2))
     chunk = np.empty((per_chunk, *volumes.shape), dtype=np.uint16)
     held = written = files = saved = 0
+    kept: list[tuple[Path, int]] = []  # its files on the sink, with their bytes
     while True:
         volume = volumes.get()
         if volume is not None:
@@ -146,16 +156,20 @@ def _saver(volumes: ArrayQueue, results: Queue, stop: Event, folder: str, budget
             held += 1
         if held and (held == per_chunk or volume is None):
             path = Path(folder) / f"sashimi-chunk-{files:06d}.h5"
-            with h5py.File(path, "w") as f:
+            part = path.with_suffix(".part")
+            with h5py.File(part, "w") as f:
                 f.create_dataset("data", data=chunk[:held])
-            fd = os.open(path, os.O_RDONLY)
+            fd = os.open(part, os.O_RDONLY)
             os.fsync(fd)
             os.close(fd)
+            os.replace(part, path)
             files += 1
             saved += held
             written += chunk[:held].nbytes
+            kept = [(p, n) for p, n in kept if p.exists()] + [(path, chunk[:held].nbytes)]
             held = 0
-            if written >= budget and not stop.is_set():
+            # The budget bounds what is on the sink: deleted files no longer count.
+            if sum(n for _, n in kept) >= budget and not stop.is_set():
                 stop.set()
         if volume is None:
             break
@@ -163,14 +177,39 @@ def _saver(volumes: ArrayQueue, results: Queue, stop: Event, folder: str, budget
     volumes.close(unlink=False)
 
 
+class _Sweeper:
+    """Deletes the saver's finished chunk files as they appear (a thread of this process)."""
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self._stop = threading.Event()
+        self.deleted = 0
+        self._thread = threading.Thread(target=self._run, name="sashimi-sweeper", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            stopping = self._stop.wait(SWEEP_S)
+            for path in sorted(self._folder.glob(CHUNK_GLOB)):
+                path.unlink(missing_ok=True)
+                self.deleted += 1
+            if stopping:
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def sashimi_pipeline_gbps(
     folder: Path, frame_shape: tuple[int, int] = (2048, 2048), planes: int = 10,
-    seconds: float = 30.0,
+    seconds: float = 30.0, sweep: bool = False, chunk_bytes: int = CHUNK_BYTES,
 ) -> dict[str, float]:  # fmt: skip
-    """Camera -> dispatcher -> saver through shared-memory array queues; GB/s to the files."""
+    """Camera -> dispatcher -> saver through shared-memory array queues; GB/s to the files.
+    ``sweep``: delete each chunk file once it is complete (on a tmpfs, as the pipeline's are)."""
     folder = Path(folder)
     volume_bytes = planes * frame_shape[0] * frame_shape[1] * 2
-    in_flight = (FRAME_SLOTS // planes + VOLUME_SLOTS + 2) * volume_bytes + CHUNK_BYTES
+    in_flight = (FRAME_SLOTS // planes + VOLUME_SLOTS + 2) * volume_bytes + chunk_bytes
     budget = writable_budget(folder) - in_flight
     if budget < volume_bytes:
         raise OSError(f"not enough free space in {folder} for the sashimi-style benchmark")
@@ -183,10 +222,12 @@ def sashimi_pipeline_gbps(
         ctx.Process(target=_camera, args=(frames, results, stop, frame_shape), name="sashimi-cam"),
         ctx.Process(target=_dispatcher, args=(frames, volumes, planes), name="sashimi-disp"),
         ctx.Process(
-            target=_saver, args=(volumes, results, stop, str(folder), budget), name="sashimi-saver"
+            target=_saver, args=(volumes, results, stop, str(folder), budget, chunk_bytes),
+            name="sashimi-saver",
         ),
     ]
     received = _Results(results, processes)
+    sweeper = _Sweeper(folder) if sweep else None
     try:
         for p in processes:
             p.start()
@@ -200,6 +241,8 @@ def sashimi_pipeline_gbps(
         stop.set()
         started = [p for p in processes if p.pid is not None]
         _end(started, 0.0 if _first_failure(started) else 10.0)
+        if sweeper is not None:
+            sweeper.stop()
         for q in (frames, volumes):
             q.close(unlink=True)
             for inner in (q.free, q.full):
@@ -207,8 +250,9 @@ def sashimi_pipeline_gbps(
                 inner.cancel_join_thread()
         results.close()
         results.cancel_join_thread()
-        for path in folder.glob("sashimi-chunk-*.h5"):
+        for path in folder.glob("sashimi-chunk-*"):
             path.unlink(missing_ok=True)
     duration = saved["closed_at"] - first_frame_at
     return {"gbps": saved["bytes"] / duration / GB, "frames": saved["volumes"] * planes,
-            "seconds": duration, "copies_per_frame": COPIES_PER_FRAME}  # fmt: skip
+            "seconds": duration, "copies_per_frame": COPIES_PER_FRAME,
+            "files_deleted": sweeper.deleted if sweeper else 0}  # fmt: skip

@@ -6,6 +6,10 @@ For each sink (`--sink tmpfs|disk|both`; tmpfs is /dev/shm, disk a folder under 
   fsync): the sink's limit;
 - the pickling-queue pipeline and a sashimi-style pipeline (shared-memory array queues), both
   built in benchmarks/ as baselines;
+- on a tmpfs the raw write goes into chunk-sized files and the sashimi-style baseline's chunk
+  files are deleted as they complete, as the reaper deletes lightsheet's checked chunks there:
+  each writes into pages the sink has freed (``raw_write.raw_as_the_pipeline_writes``). The
+  pickling-queue baseline keeps its one file, into fresh pages (at a tenth of the rate);
 - lightsheet itself (Session + Acquisition, what `lightsheet acquire` runs), 2048 x 2048 uint16
   frames at rising rates, `--seconds` each, until one drops a frame, then bisecting: the highest
   zero-drop rate. Every run is checked chunk by chunk as it is written (frame ids, per-frame
@@ -44,9 +48,16 @@ from benchmarks import report
 from benchmarks.baselines import queue_pipeline_gbps
 from benchmarks.compression import compression_figures
 from benchmarks.perf_profile import copies_per_frame, memcpy_ms, perf_missing
-from benchmarks.pipeline_run import FRAME_BYTES, FRAME_SHAPE, PLANES, RateResult, RunOptions
+from benchmarks.pipeline_run import (
+    FRAME_BYTES,
+    FRAME_SHAPE,
+    PLANES,
+    RateResult,
+    RunOptions,
+    bench_rig,
+)
 from benchmarks.pipeline_run import run_rate as run_pipeline
-from benchmarks.raw_write import RAW_WAYS, raw_disk_gbps
+from benchmarks.raw_write import RAW_WAYS, raw_as_the_pipeline_writes, raw_disk_gbps
 from benchmarks.sashimi import sashimi_pipeline_gbps
 from benchmarks.sinks import (
     SINKS,
@@ -56,6 +67,7 @@ from benchmarks.sinks import (
     remove_sink_folder,
     ring_huge_page_share,
 )
+from lightsheet.config.base import BYTES_PER_MB
 from lightsheet.runtime.shm import list_blocks, owner_pid
 
 DEFAULT_RATES = (10.0, 20.0, 30.0, 40.0, 60.0, 80.0, 100.0, 150.0, 200.0)
@@ -119,14 +131,15 @@ def measure_sink(sink: str, folder: Path, args: argparse.Namespace, copy_ms: flo
     """Raw write, both baselines, the ramp and a profiled run at the best rate, on one sink."""
     seconds = args.seconds
     print(f"\n== {sink}: {describe(folder)}", flush=True)
-    plain = raw_disk_gbps(folder, FRAME_SHAPE, seconds)
-    assert plain is not None  # only the direct way may be impossible
-    print(f"raw write (write + fsync): {plain['gbps']:.3f} GB/s ({plain['bytes'] / 1e9:.1f} GB)",
-          flush=True)  # fmt: skip
+    chunk_bytes = int(bench_rig(100.0).saving.chunk_ram_mb * BYTES_PER_MB)
+    plain = raw_as_the_pipeline_writes(folder, FRAME_SHAPE, seconds, chunk_bytes)
+    files = f", {plain['files']} files deleted as it went" if plain["files"] > 1 else ""
+    print(f"raw write (write + fsync): {plain['gbps']:.3f} GB/s ({plain['bytes'] / 1e9:.1f} GB"
+          f"{files})", flush=True)  # fmt: skip
     raw = _sink_limit(folder, plain, seconds)
     queue = queue_pipeline_gbps(folder, FRAME_SHAPE, PLANES, seconds)
     print(f"pickling-queue pipeline:   {queue['gbps']:.3f} GB/s", flush=True)
-    sashimi = sashimi_pipeline_gbps(folder, FRAME_SHAPE, PLANES, seconds)
+    sashimi = sashimi_pipeline_gbps(folder, FRAME_SHAPE, PLANES, seconds, sweep=is_tmpfs(folder))
     print(f"sashimi-style pipeline:    {sashimi['gbps']:.3f} GB/s", flush=True)
     results = ramp(folder, args.rates, seconds, args.refine, RunOptions(), sink)
     best = best_of(results)

@@ -222,7 +222,8 @@ def sashimi_pipeline_gbps(
         ctx.Process(target=_camera, args=(frames, results, stop, frame_shape), name="sashimi-cam"),
         ctx.Process(target=_dispatcher, args=(frames, volumes, planes), name="sashimi-disp"),
         ctx.Process(
-            target=_saver, args=(volumes, results, stop, str(folder), budget, chunk_bytes),
+            target=_saver,
+            args=(volumes, results, stop, str(folder), budget, chunk_bytes),
             name="sashimi-saver",
         ),
     ]

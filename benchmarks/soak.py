@@ -51,6 +51,7 @@ from benchmarks.pipeline_run import (
     STARTUP_TRIES,
     bench_rig,
     first_frames,
+    sink_chunk_mb,
     startup_failed,
 )
 from benchmarks.raw_write import raw_disk_gbps
@@ -109,7 +110,7 @@ def soak(folder: Path, rate: float, minutes: float, interval_s: float,
 def soak_once(folder: Path, rate: float, minutes: float, interval_s: float,
               frame_ring_mb: float | None = None) -> dict[str, Any]:  # fmt: skip
     """Run the soak into `folder`; returns every figure of the report."""
-    config = bench_rig(rate, frame_ring_mb=frame_ring_mb)
+    config = bench_rig(rate, frame_ring_mb=frame_ring_mb, chunk_ram_mb=sink_chunk_mb(folder))
     run_dir = prepare_run_folder(tempfile.mkdtemp(prefix="soak-", dir=folder), overwrite=False)
     reaper = ChunkReaper(run_dir, PLANES, first_frames(config))
     setup_process_logging("main", run_dir / "logs", config.logging.level)

@@ -55,6 +55,7 @@ from benchmarks.pipeline_run import (
     RateResult,
     RunOptions,
     bench_rig,
+    sink_chunk_mb,
 )
 from benchmarks.pipeline_run import run_rate as run_pipeline
 from benchmarks.raw_write import RAW_WAYS, raw_as_the_pipeline_writes, raw_disk_gbps
@@ -131,7 +132,8 @@ def measure_sink(sink: str, folder: Path, args: argparse.Namespace, copy_ms: flo
     """Raw write, both baselines, the ramp and a profiled run at the best rate, on one sink."""
     seconds = args.seconds
     print(f"\n== {sink}: {describe(folder)}", flush=True)
-    chunk_bytes = int(bench_rig(100.0).saving.chunk_ram_mb * BYTES_PER_MB)
+    config = bench_rig(100.0, chunk_ram_mb=sink_chunk_mb(folder))
+    chunk_bytes = int(config.saving.chunk_ram_mb * BYTES_PER_MB)
     plain = raw_as_the_pipeline_writes(folder, FRAME_SHAPE, seconds, chunk_bytes)
     files = f", {plain['files']} files deleted as it went" if plain["files"] > 1 else ""
     print(f"raw write (write + fsync): {plain['gbps']:.3f} GB/s ({plain['bytes'] / 1e9:.1f} GB"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.pipeline_run import TMPFS_CHUNK_MB, bench_rig, sink_chunk_mb
 from benchmarks.raw_write import raw_as_the_pipeline_writes
 from benchmarks.sashimi import sashimi_pipeline_gbps
 from benchmarks.sinks import TMPFS_ROOT, is_tmpfs
@@ -66,3 +67,14 @@ def test_the_sashimi_baseline_unswept_keeps_its_chunks_to_the_end(tmpfs_folder):
     )
     assert result["frames"] > 0 and result["files_deleted"] == 0
     assert list(tmpfs_folder.iterdir()) == []
+
+
+@needs_tmpfs
+def test_a_benchmark_run_on_a_tmpfs_uses_small_chunks_and_on_a_disk_the_default(
+    tmpfs_folder, tmp_path
+):
+    on_tmpfs = bench_rig(100.0, chunk_ram_mb=sink_chunk_mb(tmpfs_folder)).saving
+    default = bench_rig(100.0).saving
+    assert on_tmpfs.chunk_ram_mb == TMPFS_CHUNK_MB < default.chunk_ram_mb
+    if not is_tmpfs(tmp_path):
+        assert bench_rig(100.0, chunk_ram_mb=sink_chunk_mb(tmp_path)).saving == default

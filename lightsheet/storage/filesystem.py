@@ -17,29 +17,31 @@ SHMEM_ENABLED = Path("/sys/kernel/mm/transparent_hugepage/shmem_enabled")
 HUGE_FOR_MAPPINGS = ("always", "within_size", "advise")
 
 
-def _mount_of(path: str | Path) -> tuple[str, str]:
-    """(type, options) of the filesystem ``path`` is on: the longest mount point containing it."""
+def mount_of(path: str | Path, mounts: str | None = None) -> tuple[str, str]:
+    """(type, options) of the filesystem ``path`` is on: the longest mount point that contains
+    it, and of two mounts on one folder the later, which hides the earlier (``mounts``: the
+    text of /proc/mounts, read when not given)."""
     path = Path(path).resolve()
     best, found = "", ("unknown", "")
-    try:
-        with open("/proc/mounts", encoding="utf-8") as mounts:
-            lines = mounts.read().splitlines()
-    except OSError:
-        return found
-    for line in lines:
+    if mounts is None:
+        try:
+            mounts = Path("/proc/mounts").read_text(encoding="utf-8")
+        except OSError:
+            return found
+    for line in mounts.splitlines():
         parts = line.split()
         if len(parts) < 4:
             continue
         mount = parts[1].replace("\\040", " ")
         inside = path == Path(mount) or Path(mount) in path.parents
-        if inside and len(mount) > len(best):
+        if inside and len(mount) >= len(best):
             best, found = mount, (parts[2], parts[3])
     return found
 
 
 def filesystem_type(path: str | Path) -> str:
     """The type of the filesystem ``path`` is on (the longest mount point that contains it)."""
-    return _mount_of(path)[0]
+    return mount_of(path)[0]
 
 
 def is_tmpfs(path: str | Path) -> bool:
@@ -49,7 +51,7 @@ def is_tmpfs(path: str | Path) -> bool:
 
 def tmpfs_maps_huge_pages(path: str | Path) -> bool:
     """Whether ``path`` is on a tmpfs that gives a mapping asking for them 2 MiB pages."""
-    kind, options = _mount_of(path)
+    kind, options = mount_of(path)
     if kind != "tmpfs":
         return False
     try:

@@ -15,7 +15,7 @@ import pytest
 
 from lightsheet.storage import ChunkWriter, space
 from lightsheet.storage import direct_planes as direct_module
-from lightsheet.storage.filesystem import huge_pages_for_mappings, is_tmpfs
+from lightsheet.storage.filesystem import huge_pages_for_mappings, is_tmpfs, mount_of
 from lightsheet.storage.mapped_planes import copy_mapped
 from lightsheet.storage.space import DiskFull
 from tests.storage.test_direct_planes import in_pages, table, volume
@@ -104,3 +104,14 @@ def test_a_tmpfs_maps_huge_pages_by_its_huge_option_unless_the_system_overrides(
     options, system, granted
 ):
     assert huge_pages_for_mappings(options, system) is granted
+
+
+def test_of_two_mounts_on_one_folder_the_later_one_is_what_a_path_is_on():
+    """/dev/shm mounted twice (a container's own over the host's): only the later is seen."""
+    mounts = (
+        "tmpfs /dev/shm tmpfs rw,relatime,size=100k 0 0\n"
+        "/dev/vda / ext4 rw,relatime 0 0\n"
+        "tmpfs /dev/shm tmpfs rw,relatime,size=100k,huge=advise 0 0\n"
+    )
+    assert mount_of("/dev/shm/run/chunks", mounts) == ("tmpfs", "rw,relatime,size=100k,huge=advise")
+    assert mount_of("/work/run", mounts) == ("ext4", "rw,relatime")

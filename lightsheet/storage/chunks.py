@@ -10,7 +10,8 @@ publishes a completed chunk behind it, on a thread, while it writes the next
 Uncompressed planes are written straight from the caller's buffer (the camera's shared-memory
 frame slot), one (1, 1, y, x) HDF5 chunk per plane, into the space HDF5 allocated for that
 chunk, with ``O_DIRECT`` on a disk so that the saver's thread copies nothing and the disk's
-controller reads the slot (``direct_planes.py``). A contiguous dataset, unlike a chunked one,
+controller reads the slot (``direct_planes.py``); on a tmpfs that gives mappings 2 MiB pages
+they are copied into a mapping of the file (``mapped_planes.py``). A contiguous dataset, unlike a chunked one,
 could not be resized to the volumes actually written. Compressed planes are compressed by
 Blosc2, a volume's planes side by side on every core, and written with ``H5Dwrite_chunk`` as
 each is ready, as chunks the Blosc2 filter reads (``compression.py``); after each, the file's

@@ -1,8 +1,8 @@
 """The ceiling: the sink alone, fed from one buffer with no pipeline at all.
 
 The frame is written the ways the saver may write (plain, with each frame's writeback started at
-once, ``O_DIRECT``, copied into a mapping of a tmpfs file); the fastest is the sink's limit. The
-fsync counts, so page-cache speed never passes for disk speed. GB = 1e9 bytes.
+once, ``O_DIRECT``); the fastest is the sink's limit. The fsync counts, so page-cache speed never
+passes for disk speed. GB = 1e9 bytes.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from benchmarks.baselines import GB, _base_frame, writable_budget
 from lightsheet.runtime.shm import HUGE_PAGE
 from lightsheet.storage.durable import start_writeback
 from lightsheet.storage.filesystem import is_tmpfs
-from lightsheet.storage.mapped_planes import copy_mapped
 
 _log = logging.getLogger(__name__)
 
@@ -33,7 +32,7 @@ def _write_all(fd: int, data: memoryview) -> None:
         data = data[written:]
 
 
-RAW_WAYS = ("plain", "writeback", "direct", "mapped")
+RAW_WAYS = ("plain", "writeback", "direct")
 
 
 def raw_disk_gbps(
@@ -50,9 +49,7 @@ def raw_disk_gbps(
     the writer and then writes them in bulk; "writeback", each frame's writeback started at
     once (``durable.start_writeback``), on this VM's disk twice the plain rate; "direct", the
     frame in page-aligned memory written with ``O_DIRECT``, as the saver writes uncompressed
-    planes on a disk (``direct_planes.py``); "mapped", copied into a mapping of the file that
-    asks for 2 MiB pages, as the saver writes planes on a tmpfs that gives them
-    (``mapped_planes.py``). None when the folder takes no direct I/O.
+    planes on a disk (``direct_planes.py``). None when the folder takes no direct I/O.
 
     With ``file_bytes`` the writes go into one file after another, each fsynced and deleted when
     the next opens, as the soak's reaper deletes the chunks it checked: the write may then last
@@ -148,7 +145,7 @@ class _RawFile:
 
     def _open(self) -> None:
         self._path = self._folder / f"raw-disk-baseline-{os.getpid()}-{self.files}.bin"
-        flags = (os.O_RDWR if self._way == "mapped" else os.O_WRONLY) | os.O_CREAT | os.O_TRUNC
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
         flags |= getattr(os, "O_DIRECT", 0) if self._way == "direct" else 0
         try:
             self._fd = os.open(self._path, flags, 0o644)
@@ -159,10 +156,7 @@ class _RawFile:
         self.written = 0
 
     def write(self, frame: memoryview) -> None:
-        if self._way == "mapped":
-            copy_mapped(self._fd, self.written, [frame], self._folder)
-        else:
-            _write_all(self._fd, frame)
+        _write_all(self._fd, frame)
         self.written += len(frame)
         if self._way == "writeback":
             start_writeback(self._fd)

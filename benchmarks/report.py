@@ -79,9 +79,8 @@ def print_summary(rows: list[dict[str, Any]]) -> None:
               f"{_ratio(ours, row['raw_gbps']):>9} {_ratio(ours, row.get('queue_gbps')):>10} "
               f"{_ratio(ours, row.get('sashimi_gbps')):>12}  "
               f"{row.get('limited_by', '')}")  # fmt: skip
-    print("raw write: the fastest of the ways the saver writes there. Disk: plain, each frame's"
-          " writeback started, O_DIRECT. tmpfs: plain, and copied into a mapping where the tmpfs"
-          " gives mappings 2 MiB pages, in chunk-sized files deleted as it goes")  # fmt: skip
+    print("raw write: the fastest of plain writes, writes with each frame's writeback started and"
+          " O_DIRECT writes (tmpfs: plain only, as the saver writes there)")  # fmt: skip
     print("targets: ours/raw >= 0.9 on each sink; ours/queue >= 4 and ours/sashimi >= 1.5 on tmpfs")
 
 

@@ -70,7 +70,6 @@ from benchmarks.sinks import (
 )
 from lightsheet.config.base import BYTES_PER_MB
 from lightsheet.runtime.shm import list_blocks, owner_pid
-from lightsheet.storage.filesystem import tmpfs_maps_huge_pages
 
 DEFAULT_RATES = (10.0, 20.0, 30.0, 40.0, 60.0, 80.0, 100.0, 150.0, 200.0)
 QUICK_RATES = (20.0, 40.0, 60.0, 80.0, 100.0, 130.0, 160.0)
@@ -139,7 +138,7 @@ def measure_sink(sink: str, folder: Path, args: argparse.Namespace, copy_ms: flo
     files = f", {plain['files']} files deleted as it went" if plain["files"] > 1 else ""
     print(f"raw write (write + fsync): {plain['gbps']:.3f} GB/s ({plain['bytes'] / 1e9:.1f} GB"
           f"{files})", flush=True)  # fmt: skip
-    raw = _sink_limit(folder, plain, seconds, chunk_bytes)
+    raw = _sink_limit(folder, plain, seconds)
     queue = queue_pipeline_gbps(folder, FRAME_SHAPE, PLANES, seconds)
     print(f"pickling-queue pipeline:   {queue['gbps']:.3f} GB/s", flush=True)
     sashimi = sashimi_pipeline_gbps(folder, FRAME_SHAPE, PLANES, seconds, sweep=is_tmpfs(folder))
@@ -199,32 +198,25 @@ def ceilings(sinks: dict[str, dict]) -> dict[str, dict[str, float]]:
             for k, s in sinks.items() if s["best"] is not None}  # fmt: skip
 
 
-def _sink_limit(folder: Path, plain: dict[str, Any], seconds: float,
-                chunk_bytes: int) -> dict[str, Any]:  # fmt: skip
-    """The fastest raw write of the ways the saver may write there. On a disk: plain, with each
-    frame's writeback started, and direct. On a tmpfs writeback advice does nothing and direct
-    I/O, which the saver does not use there, is a slow copy: plain, and copied into a mapping
-    where the tmpfs gives mappings 2 MiB pages, in chunk-sized files as the plain one."""
+def _sink_limit(folder: Path, plain: dict[str, float], seconds: float) -> dict[str, Any]:
+    """The fastest raw write: plain, with each frame's writeback started, or direct, the ways
+    the saver may write. On a tmpfs writeback advice does nothing and direct I/O, which the
+    saver does not use there, is a slow copy, so only the plain write is measured there."""
     by_way: dict[str, float | None] = {way: None for way in RAW_WAYS}
     by_way["plain"] = plain["gbps"]
     best = plain
-    ways: tuple[tuple[str, str], ...] = ()
-    file_bytes = None
     if not is_tmpfs(folder):
         ways = (("writeback", "each frame's writeback started at once"),
                 ("direct", "written with O_DIRECT from page-aligned memory"))  # fmt: skip
-    elif tmpfs_maps_huge_pages(folder):
-        ways = (("mapped", "copied into a mapping of the file on 2 MiB pages"),)
-        file_bytes = chunk_bytes
-    for way, said in ways:
-        measured = raw_disk_gbps(folder, FRAME_SHAPE, seconds, way=way, file_bytes=file_bytes)
-        if measured is None:
-            print(f"  the same, {said}: not possible here", flush=True)
-            continue
-        print(f"  the same, {said}: {measured['gbps']:.3f} GB/s "
-              f"({measured['bytes'] / 1e9:.1f} GB)", flush=True)  # fmt: skip
-        by_way[way] = measured["gbps"]
-        best = max(best, measured, key=lambda r: r["gbps"])
+        for way, said in ways:
+            measured = raw_disk_gbps(folder, FRAME_SHAPE, seconds, way=way)
+            if measured is None:
+                print(f"  the same, {said}: not possible here", flush=True)
+                continue
+            print(f"  the same, {said}: {measured['gbps']:.3f} GB/s "
+                  f"({measured['bytes'] / 1e9:.1f} GB)", flush=True)  # fmt: skip
+            by_way[way] = measured["gbps"]
+            best = max(best, measured, key=lambda r: r["gbps"])
     return {**best, "by_way": by_way}
 
 

@@ -10,13 +10,12 @@ publishes a completed chunk behind it, on a thread, while it writes the next
 Uncompressed planes are written straight from the caller's buffer (the camera's shared-memory
 frame slot), one (1, 1, y, x) HDF5 chunk per plane, into the space HDF5 allocated for that
 chunk, with ``O_DIRECT`` on a disk so that the saver's thread copies nothing and the disk's
-controller reads the slot (``direct_planes.py``); on a tmpfs that gives mappings 2 MiB pages
-they are copied into a mapping of the file (``mapped_planes.py``). A contiguous dataset, unlike
-a chunked one, could not be resized to the volumes actually written. Compressed planes are
-compressed by Blosc2, a volume's planes side by side on every core, and written with
-``H5Dwrite_chunk`` as each is ready, as chunks the Blosc2 filter reads (``compression.py``);
-after each, the file's writeback is started (``durable.start_writeback``), so the disk writes
-while the saver goes on and the chunk's fsync finds little left to wait for.
+controller reads the slot (``direct_planes.py``). A contiguous dataset, unlike a chunked one,
+could not be resized to the volumes actually written. Compressed planes are compressed by
+Blosc2, a volume's planes side by side on every core, and written with ``H5Dwrite_chunk`` as
+each is ready, as chunks the Blosc2 filter reads (``compression.py``); after each, the file's
+writeback is started (``durable.start_writeback``), so the disk writes while the saver goes on
+and the chunk's fsync finds little left to wait for.
 
 The index (``dataset.h5``) maps every chunk, so rewriting it costs more with every chunk; when
 and where it is rewritten (``index_budget``, ``index_in_child``) is ``run_index.py``'s.
@@ -52,7 +51,6 @@ from lightsheet.storage.chunk_content import (
 )
 from lightsheet.storage.compression import PlaneCompressor
 from lightsheet.storage.direct_planes import (
-    PlanesByWay,
     UncompressedPlanes,
     aligned_file_options,
     preallocated_dataset_options,
@@ -162,10 +160,10 @@ class ChunkWriter:
         return len(self._volume_counts)
 
     @property
-    def planes_by_way(self) -> PlanesByWay:
-        """Uncompressed planes written so far directly to the disk, through the page cache, and
-        through a mapping of a tmpfs file (``direct_planes.py``)."""
-        return self._planes_out.by_way if self._planes_out else PlanesByWay(0, 0, 0)
+    def planes_by_way(self) -> tuple[int, int]:
+        """Uncompressed planes written so far directly to the disk, and through the page cache
+        (``direct_planes.py``)."""
+        return self._planes_out.by_way if self._planes_out else (0, 0)
 
     @property
     def bytes_written(self) -> int:

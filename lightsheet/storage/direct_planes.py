@@ -29,9 +29,7 @@ the block sizes of disks). A plane that is not (a region of interest with an odd
 filesystem that refuses ``O_DIRECT``, and a tmpfs (which accepts it but measured four times
 slower than a plain write, ``filesystem.py``) go through the page cache with a plain
 ``pwritev`` and their writeback started, as before; on a tmpfs the kernel's copy is shared
-between two threads. A tmpfs that gives mappings 2 MiB pages takes the planes through a mapping
-of the file instead: four times faster in a probe of the copy alone (``mapped_planes.py``).
-``UncompressedPlanes.by_way`` counts the planes each way.
+between two threads. ``UncompressedPlanes.by_way`` counts the planes each way.
 
 Durability is unchanged: a direct write has reached the device when it returns, and the
 chunk's fsync at its publish flushes the device's cache, as it does for page-cache writes.
@@ -52,8 +50,7 @@ import h5py
 import numpy as np
 
 from lightsheet.storage.durable import start_writeback
-from lightsheet.storage.filesystem import is_tmpfs, tmpfs_maps_huge_pages
-from lightsheet.storage.mapped_planes import copy_mapped
+from lightsheet.storage.filesystem import is_tmpfs
 
 ALIGN = 4096  # bytes: the page size, and a multiple of every disk's logical block
 _IOV_MAX = 512  # buffers per pwritev; Linux takes 1024
@@ -86,14 +83,6 @@ class _Place(NamedTuple):
         return all(n % ALIGN == 0 for n in (self.address, self.offset, len(self.data)))
 
 
-class PlanesByWay(NamedTuple):
-    """Planes written so far: directly, through the page cache, through a mapping."""
-
-    direct: int
-    cached: int
-    mapped: int
-
-
 class UncompressedPlanes:
     """A chunk writer's uncompressed planes: each chunk file in turn (``open_file``), its
     planes written at the offsets its dataset allocated, counted by way (``by_way``).
@@ -101,25 +90,17 @@ class UncompressedPlanes:
     On a disk aligned planes go ``O_DIRECT``. A filesystem that turns down a direct write for
     its alignment (``EINVAL``) gets the rest of that file's planes through the page cache.
 
-    On a tmpfs the copy into the file's pages is the write's whole cost. Where the tmpfs gives
-    a mapping 2 MiB pages, each volume's planes are copied into a mapping of the file, a plane
-    on each of ``COPIERS`` threads (``mapped_planes.py``). Elsewhere the kernel's copy is shared
-    between the threads, each writing a share of each volume: at 185 frames/s on this 2-core
-    VM's tmpfs, alternating runs dropped 0-6 frames with two, 6-76 with one. The caller waits
-    for all of them. ``close_file`` closes the file's descriptors (the caller still fsyncs it,
-    at its publish); ``close`` also ends the copying threads.
+    On a tmpfs the kernel's copy into the page cache is the write's whole cost: it is shared
+    between ``COPIERS`` threads (at most one a core), each copying a share of each volume, the
+    caller waiting for all of them: at 185 frames/s on this 2-core VM's tmpfs, alternating runs
+    dropped 0-6 frames with two, 6-76 with one. ``close_file`` closes the file's descriptors
+    (the caller still fsyncs it, at its publish); ``close`` also ends the copying threads.
     """
 
     COPIERS = 2
 
     def __init__(self, folder: str | Path) -> None:
-        tmpfs = is_tmpfs(folder)
-        self._folder = Path(folder)
-        self._direct = bool(_O_DIRECT) and not tmpfs
-        self._mapped = tmpfs and tmpfs_maps_huge_pages(folder)
-        if self._mapped:
-            _log.info("%s is on a tmpfs that maps 2 MiB pages: planes are copied into a "
-                      "mapping of each chunk file", folder)  # fmt: skip
+        self._direct = bool(_O_DIRECT) and not is_tmpfs(folder)
         self._count = max(1, min(self.COPIERS, os.cpu_count() or 1))
         self._pool = None if self._count == 1 else ThreadPoolExecutor(self._count, "copy")
         self._name = ""
@@ -127,18 +108,17 @@ class UncompressedPlanes:
         self._direct_fd: int | None = None
         self._direct_planes = 0
         self._cached_planes = 0
-        self._mapped_planes = 0
 
     @property
-    def by_way(self) -> PlanesByWay:
-        return PlanesByWay(self._direct_planes, self._cached_planes, self._mapped_planes)
+    def by_way(self) -> tuple[int, int]:
+        """Planes written so far directly, and through the page cache."""
+        return (self._direct_planes, self._cached_planes)
 
     def open_file(self, path: Path) -> None:
         """Planes go to ``path`` (an open HDF5 file with aligned, preallocated chunks) next."""
         self.close_file()
         self._name = path.name
-        # A shared mapping that writes needs a descriptor that reads too.
-        self._fd = os.open(path, (os.O_RDWR if self._mapped else os.O_WRONLY) | os.O_CLOEXEC)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
         if self._direct:
             try:
                 self._direct_fd = os.open(path, os.O_WRONLY | _O_DIRECT | os.O_CLOEXEC)
@@ -161,11 +141,7 @@ class UncompressedPlanes:
         places = [self._place(dataset, (volume, plane, 0, 0), image)
                   for plane, image in zip(planes, images, strict=True)]  # fmt: skip
         for run in _end_to_end(places):
-            if self._mapped:
-                data = [place.data for place in run]
-                copy_mapped(self._fd, run[0].offset, data, self._folder, self._pool)
-                self._mapped_planes += len(run)
-            elif all(place.aligned for place in run) and self._write_direct(run):
+            if all(place.aligned for place in run) and self._write_direct(run):
                 self._direct_planes += len(run)
             else:
                 self._write_cached(run)

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
-import pytest
-
 from benchmarks.raw_write import raw_disk_gbps
-from lightsheet.storage.filesystem import is_tmpfs
 
 SHAPE = (64, 64)
 FRAME = SHAPE[0] * SHAPE[1] * 2
@@ -27,15 +21,3 @@ def test_a_single_raw_write_stays_in_one_file_and_leaves_nothing(tmp_path):
     assert result is not None
     assert result["files"] == 1 and result["bytes"] % FRAME == 0 and result["bytes"] > 0
     assert list(tmp_path.iterdir()) == []
-
-
-def test_a_mapped_raw_write_on_a_tmpfs_rotates_and_leaves_nothing():
-    shm = Path("/dev/shm")
-    if not (shm.is_dir() and is_tmpfs(shm)):
-        pytest.skip("no /dev/shm tmpfs")
-    with tempfile.TemporaryDirectory(prefix="bench-lightsheet-test-", dir=shm) as name:
-        folder = Path(name)
-        result = raw_disk_gbps(folder, SHAPE, seconds=0.2, way="mapped", file_bytes=3 * FRAME)
-        assert result is not None
-        assert result["files"] >= 2 and result["bytes"] % FRAME == 0
-        assert list(folder.iterdir()) == []

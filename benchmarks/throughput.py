@@ -6,9 +6,10 @@ For each sink (`--sink tmpfs|disk|both`; tmpfs is /dev/shm, disk a folder under 
   fsync): the sink's limit;
 - the pickling-queue pipeline and a sashimi-style pipeline (shared-memory array queues), both
   built in benchmarks/ as baselines;
-- on a tmpfs the raw write goes into chunk-sized files and the sashimi-style baseline's chunk
-  files are deleted as they complete, as the reaper deletes lightsheet's checked chunks there:
-  each writes into pages the sink has freed (``raw_write.raw_as_the_pipeline_writes``). The
+- on a tmpfs lightsheet's runs use 256 MB chunks (``pipeline_run.sink_chunk_mb``), the raw
+  write goes into files of that size and the sashimi-style baseline's chunk files are deleted
+  as they complete, as the reaper deletes lightsheet's checked chunks there: each writes into
+  pages the sink has freed (``raw_write.raw_as_the_pipeline_writes``). The
   pickling-queue baseline keeps its one file, into fresh pages (at a tenth of the rate);
 - lightsheet itself (Session + Acquisition, what `lightsheet acquire` runs), 2048 x 2048 uint16
   frames at rising rates, `--seconds` each, until one drops a frame, then bisecting: the highest

@@ -12,31 +12,26 @@ from pathlib import Path
 RAM_FILESYSTEMS = ("tmpfs", "ramfs")
 
 
-def mount_of(path: str | Path, mounts: str | None = None) -> tuple[str, str]:
-    """(type, options) of the filesystem ``path`` is on: the longest mount point that contains
-    it, and of two mounts on one folder the later, which hides the earlier (``mounts``: the
-    text of /proc/mounts, read when not given)."""
+def filesystem_type(path: str | Path, mounts: str | None = None) -> str:
+    """The type of the filesystem ``path`` is on: the longest mount point that contains it, and
+    of two mounts on one folder the later, which hides the earlier (``mounts``: the text of
+    /proc/mounts, read when not given)."""
     path = Path(path).resolve()
-    best, found = "", ("unknown", "")
+    best, kind = "", "unknown"
     if mounts is None:
         try:
             mounts = Path("/proc/mounts").read_text(encoding="utf-8")
         except OSError:
-            return found
+            return kind
     for line in mounts.splitlines():
         parts = line.split()
-        if len(parts) < 4:
+        if len(parts) < 3:
             continue
         mount = parts[1].replace("\\040", " ")
         inside = path == Path(mount) or Path(mount) in path.parents
         if inside and len(mount) >= len(best):
-            best, found = mount, (parts[2], parts[3])
-    return found
-
-
-def filesystem_type(path: str | Path) -> str:
-    """The type of the filesystem ``path`` is on (the longest mount point that contains it)."""
-    return mount_of(path)[0]
+            best, kind = mount, parts[2]
+    return kind
 
 
 def is_tmpfs(path: str | Path) -> bool:

@@ -16,6 +16,11 @@ final name, as the pipeline's reaper deletes lightsheet's checked chunks there: 
 then writes into pages the sink has freed, not some into fresh memory (on this VM fresh memory
 is four times slower to fill, the host backing it on first touch).
 
+The camera either waits for a free slot (``rate_fps`` 0: the pipeline's average speed, its
+stalls absorbed by the waiting) or free-runs at ``rate_fps`` and loses a frame that finds every
+slot taken, as sashimi's does (its queue raises ``Full``); ``sashimi_ramp.py`` finds the highest
+rate that loses none, the figure lightsheet's own ramp reports.
+
 Copies of each frame's pixels after the camera's buffer: into the frame queue, out of it, into
 the volume, into the volume queue, out of it, into the chunk: 6, then the write into the file.
 Throughput is the bytes in the files over the time from the first frame to the last file
@@ -27,6 +32,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import queue
 import threading
 import time
 from multiprocessing.process import BaseProcess
@@ -89,6 +95,17 @@ class ArrayQueue:
         self._view[slot][...] = array
         self.full.put(slot)
 
+    def try_put(self, array: np.ndarray) -> bool:
+        """Put without waiting; False when every slot is taken (sashimi's camera, whose queue
+        raises ``Full`` there, would lose the frame)."""
+        try:
+            slot = self.free.get_nowait()
+        except queue.Empty:
+            return False
+        self._view[slot][...] = array
+        self.full.put(slot)
+        return True
+
     def get(self) -> np.ndarray | None:
         slot = self.full.get()
         if slot == END:
@@ -108,19 +125,32 @@ class ArrayQueue:
             self._shm = None
 
 
-def _camera(frames: ArrayQueue, results: Queue, stop: Event, shape: tuple[int, int]) -> None:
+def _camera(frames: ArrayQueue, results: Queue, stop: Event, shape: tuple[int, int],
+            rate_fps: float) -> None:  # fmt: skip
+    """Frames as fast as the queue takes them (``rate_fps`` 0: the camera waits for a slot), or
+    free-running at ``rate_fps``, a frame that finds no free slot lost, as a real camera's is."""
     frames.attach()
     base = _base_frame(shape)
     buffer = np.empty(shape, dtype=np.uint16)  # the camera's own buffer
-    produced = 0
+    produced = dropped = 0
+    period = 1.0 / rate_fps if rate_fps > 0 else 0.0
+    started = due = time.perf_counter()
     while not stop.is_set():
+        if period and (wait := due - time.perf_counter()) > 0 and stop.wait(wait):
+            break
         np.add(base, np.uint16(produced & 0x3F), out=buffer)
         if produced == 0:
             results.put(("first_frame", time.time()))
-        frames.put(buffer)
+        if not period:
+            frames.put(buffer)
+        elif not frames.try_put(buffer):
+            dropped += 1
         produced += 1
+        due += period
+    elapsed = time.perf_counter() - started
     frames.end()
-    results.put(("produced", produced))
+    results.put(("produced", {"frames": produced, "dropped": dropped,
+                              "fps": produced / elapsed if elapsed > 0 else 0.0}))  # fmt: skip
     frames.close(unlink=False)
 
 
@@ -204,22 +234,27 @@ class _Sweeper:
 def sashimi_pipeline_gbps(
     folder: Path, frame_shape: tuple[int, int] = (2048, 2048), planes: int = 10,
     seconds: float = 30.0, sweep: bool = False, chunk_bytes: int = CHUNK_BYTES,
+    rate_fps: float = 0.0, slots: tuple[int, int] = (FRAME_SLOTS, VOLUME_SLOTS),
 ) -> dict[str, float]:  # fmt: skip
     """Camera -> dispatcher -> saver through shared-memory array queues; GB/s to the files.
-    ``sweep``: delete each chunk file once it is complete (on a tmpfs, as the pipeline's are)."""
+    ``sweep``: delete each chunk file once it is complete (on a tmpfs, as the pipeline's are).
+    ``rate_fps`` > 0: the camera free-runs at that rate and ``dropped`` counts the frames it
+    lost; ``slots``: frames and volumes the two queues hold."""
     folder = Path(folder)
+    frame_slots, volume_slots = slots
     volume_bytes = planes * frame_shape[0] * frame_shape[1] * 2
-    in_flight = (FRAME_SLOTS // planes + VOLUME_SLOTS + 2) * volume_bytes + chunk_bytes
+    in_flight = (frame_slots // planes + volume_slots + 2) * volume_bytes + chunk_bytes
     budget = writable_budget(folder) - in_flight
     if budget < volume_bytes:
         raise OSError(f"not enough free space in {folder} for the sashimi-style benchmark")
     ctx = mp.get_context("spawn")
-    frames = ArrayQueue(ctx, FRAME_SLOTS, frame_shape, f"frames{os.getpid()}")
-    volumes = ArrayQueue(ctx, VOLUME_SLOTS, (planes, *frame_shape), f"volumes{os.getpid()}")
+    frames = ArrayQueue(ctx, frame_slots, frame_shape, f"frames{os.getpid()}")
+    volumes = ArrayQueue(ctx, volume_slots, (planes, *frame_shape), f"volumes{os.getpid()}")
     results: Queue = ctx.Queue()
     stop = ctx.Event()
+    camera_args = (frames, results, stop, frame_shape, rate_fps)
     processes: list[BaseProcess] = [
-        ctx.Process(target=_camera, args=(frames, results, stop, frame_shape), name="sashimi-cam"),
+        ctx.Process(target=_camera, args=camera_args, name="sashimi-cam"),
         ctx.Process(target=_dispatcher, args=(frames, volumes, planes), name="sashimi-disp"),
         ctx.Process(
             target=_saver,
@@ -235,7 +270,7 @@ def sashimi_pipeline_gbps(
         first_frame_at = received.wait_for("first_frame", STARTUP_TIMEOUT_S)
         _run_for(seconds, processes, stop)
         stop.set()
-        received.wait_for("produced", DRAIN_TIMEOUT_S)
+        produced = received.wait_for("produced", DRAIN_TIMEOUT_S)
         saved = received.wait_for("saved", DRAIN_TIMEOUT_S)
         _end(processes, DRAIN_TIMEOUT_S)
     finally:
@@ -256,4 +291,5 @@ def sashimi_pipeline_gbps(
     duration = saved["closed_at"] - first_frame_at
     return {"gbps": saved["bytes"] / duration / GB, "frames": saved["volumes"] * planes,
             "seconds": duration, "copies_per_frame": COPIES_PER_FRAME,
-            "files_deleted": sweeper.deleted if sweeper else 0}  # fmt: skip
+            "files_deleted": sweeper.deleted if sweeper else 0, "requested_fps": rate_fps,
+            "achieved_fps": produced["fps"], "dropped": produced["dropped"]}  # fmt: skip

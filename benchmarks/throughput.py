@@ -5,7 +5,9 @@ For each sink (`--sink tmpfs|disk|both`; tmpfs is /dev/shm, disk a folder under 
 - the raw write of the same bytes into the same sink (`os.write` of a prepared frame, then
   fsync): the sink's limit;
 - the pickling-queue pipeline and a sashimi-style pipeline (shared-memory array queues), both
-  built in benchmarks/ as baselines;
+  built in benchmarks/ as baselines; the sashimi-style one twice: with a camera that waits for a
+  free slot, and as lightsheet is measured, its highest zero-drop rate with a free-running
+  camera and queues as large as lightsheet's rings (``sashimi_ramp.py``), the figure compared;
 - on a tmpfs lightsheet's runs use 256 MB chunks (``pipeline_run.sink_chunk_mb``), the raw
   write goes into files of that size and the sashimi-style baseline's chunk files are deleted
   as they complete, as the reaper deletes lightsheet's checked chunks there: each writes into
@@ -60,7 +62,8 @@ from benchmarks.pipeline_run import (
 )
 from benchmarks.pipeline_run import run_rate as run_pipeline
 from benchmarks.raw_write import RAW_WAYS, raw_as_the_pipeline_writes, raw_disk_gbps
-from benchmarks.sashimi import sashimi_pipeline_gbps
+from benchmarks.sashimi import CHUNK_BYTES, sashimi_pipeline_gbps
+from benchmarks.sashimi_ramp import ring_slots, sashimi_zero_drop
 from benchmarks.sinks import (
     SINKS,
     describe,
@@ -142,8 +145,18 @@ def measure_sink(sink: str, folder: Path, args: argparse.Namespace, copy_ms: flo
     raw = _sink_limit(folder, plain, seconds)
     queue = queue_pipeline_gbps(folder, FRAME_SHAPE, PLANES, seconds)
     print(f"pickling-queue pipeline:   {queue['gbps']:.3f} GB/s", flush=True)
-    sashimi = sashimi_pipeline_gbps(folder, FRAME_SHAPE, PLANES, seconds, sweep=is_tmpfs(folder))
-    print(f"sashimi-style pipeline:    {sashimi['gbps']:.3f} GB/s", flush=True)
+    sweep = is_tmpfs(folder)
+    waiting = sashimi_pipeline_gbps(folder, FRAME_SHAPE, PLANES, seconds, sweep=sweep)
+    print(f"sashimi-style pipeline, camera waiting for a slot: {waiting['gbps']:.3f} GB/s",
+          flush=True)  # fmt: skip
+    slots = ring_slots(FRAME_BYTES, PLANES, int(config.buffers.frame_ring_mb * BYTES_PER_MB),
+                       int(config.buffers.volume_ring_mb * BYTES_PER_MB))  # fmt: skip
+    sashimi = sashimi_zero_drop(folder, FRAME_SHAPE, PLANES, seconds, sweep, CHUNK_BYTES,
+                                slots, waiting["gbps"], args.refine)  # fmt: skip
+    sashimi["waiting_gbps"] = waiting["gbps"]
+    print(f"sashimi-style pipeline, free-running camera, zero drops: {sashimi['gbps']:.3f} GB/s "
+          f"({sashimi['fps']:g} frames/s; queues of {slots[0]} frames, {slots[1]} volumes)",
+          flush=True)  # fmt: skip
     results = ramp(folder, args.rates, seconds, args.refine, RunOptions(), sink)
     best = best_of(results)
     profiled = None
@@ -248,6 +261,7 @@ def summary(sinks: dict[str, dict], compressed: dict | None, preview: dict | Non
         "raw_by_way": {sink: _raw_ways(part["raw"]) for sink, part in sinks.items()},
         "queue_gbps": fig(base, "queue"),
         "sashimi_gbps": fig(base, "sashimi"),
+        "sashimi_waiting_gbps": round(sinks[base]["sashimi"]["waiting_gbps"], 4),
         "baselines_sink": base,
         "compressed_pixels_gbps_disk": round(comp_best.gbps, 4) if comp_best else None,
         "compression_ratio": compressed["figures"].get("ratio") if compressed else None,

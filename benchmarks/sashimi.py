@@ -62,6 +62,7 @@ VOLUME_SLOTS = 4
 CHUNK_BYTES = 64 * 10**6  # volumes gathered in RAM for each file
 CHUNK_GLOB = "sashimi-chunk-*.h5"  # final names: written, fsynced and closed
 SWEEP_S = 0.05
+FREED_WAIT_S = 0.001  # a free slot's number in flight between processes
 END = -1
 COPIES_PER_FRAME = 6
 
@@ -96,10 +97,11 @@ class ArrayQueue:
         self.full.put(slot)
 
     def try_put(self, array: np.ndarray) -> bool:
-        """Put without waiting; False when every slot is taken (sashimi's camera, whose queue
-        raises ``Full`` there, would lose the frame)."""
+        """Put without waiting for a consumer; False when every slot is taken (sashimi's camera,
+        whose queue raises ``Full`` there, would lose the frame). A slot freed a moment ago may
+        still be in the freeing process's feeder thread: ``FREED_WAIT_S`` allows for that."""
         try:
-            slot = self.free.get_nowait()
+            slot = self.free.get(timeout=FREED_WAIT_S)
         except queue.Empty:
             return False
         self._view[slot][...] = array

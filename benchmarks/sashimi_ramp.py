@@ -10,13 +10,18 @@ frame into an array queue that raises ``Full`` when no slot is free (its code ma
 zero-drop rate, its queues holding as much as lightsheet's rings (``frame_ring_mb`` frames,
 ``volume_ring_mb`` volumes); the waiting camera's figure is printed beside it.
 
-The ramp starts below the waiting camera's rate and rises by ``STEP`` until a run drops a frame
-(or its camera lags), then bisects ``refine`` times, as lightsheet's ramp does.
+The ramp starts below the waiting camera's rate and rises by a factor ``STEP`` until a run drops
+a frame (or its camera lags), or falls by it until one passes when the start failed, then
+bisects ``refine`` times, as lightsheet's ramp does. On a disk
+the waiting camera's figure can be far below the free-running one (each chunk's fsync holds the
+queues full while the camera spins), so the ramp goes up to ``STEP ** (MAX_STEPS - 1)`` times
+its start; a ramp in which no rate failed says so (``limit_found``): its figure is a floor.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +29,8 @@ from benchmarks.pipeline_run import RATE_TOLERANCE
 from benchmarks.sashimi import sashimi_pipeline_gbps
 
 START = 0.9  # of the waiting camera's frame rate
-STEP = 0.1
-MAX_STEPS = 6
+STEP = 1.15
+MAX_STEPS = 10
 
 
 def ring_slots(frame_bytes: int, planes: int, frame_ring_bytes: int, volume_ring_bytes: int
@@ -55,13 +60,30 @@ def sashimi_zero_drop(
               flush=True)  # fmt: skip
         return bool(result["passed"])
 
+    passed, failed = zero_drop_search(attempt, waiting_fps * START, refine)
+    best = max((r for r in runs if r["passed"]), key=lambda r: r["requested_fps"], default=None)
+    return {"gbps": best["gbps"] if best else 0.0, "fps": passed, "slots": list(slots),
+            "limit_found": failed is not None, "runs": runs}  # fmt: skip
+
+
+def zero_drop_search(attempt: Callable[[float], bool], start: float, refine: int
+                     ) -> tuple[float, float | None]:  # fmt: skip
+    """The highest rate ``attempt`` passed (0 when none did) and the lowest it failed above it
+    (None when none failed): up from ``start`` by ``STEP``, or down when ``start`` failed, then
+    ``refine`` bisections between the two."""
     passed, failed = 0.0, None
-    for step in range(MAX_STEPS):
-        rate = float(max(1, math.floor(waiting_fps * (START + STEP * step))))
+    for step in range(MAX_STEPS):  # up from the start until a rate fails
+        rate = float(max(1, math.floor(start * STEP**step)))
         if not attempt(rate):
             failed = rate
             break
         passed = rate
+    for step in range(1, MAX_STEPS if not passed else 0):  # the start failed: down until one passes
+        rate = float(max(1, math.floor(start / STEP**step)))
+        if attempt(rate):
+            passed = rate
+            break
+        failed = rate
     for _ in range(refine if failed is not None and passed else 0):
         middle = float(round((passed + failed) / 2))
         if middle <= passed or middle >= failed:
@@ -70,6 +92,4 @@ def sashimi_zero_drop(
             passed = middle
         else:
             failed = middle
-    best = max((r for r in runs if r["passed"]), key=lambda r: r["requested_fps"], default=None)
-    return {"gbps": best["gbps"] if best else 0.0, "fps": passed, "slots": list(slots),
-            "runs": runs}  # fmt: skip
+    return passed, failed

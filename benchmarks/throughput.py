@@ -154,9 +154,10 @@ def measure_sink(sink: str, folder: Path, args: argparse.Namespace, copy_ms: flo
     sashimi = sashimi_zero_drop(folder, FRAME_SHAPE, PLANES, seconds, sweep, CHUNK_BYTES,
                                 slots, waiting["gbps"], args.refine)  # fmt: skip
     sashimi["waiting_gbps"] = waiting["gbps"]
+    floor = "" if sashimi["limit_found"] else ", no rate failed: a floor"
     print(f"sashimi-style pipeline, free-running camera, zero drops: {sashimi['gbps']:.3f} GB/s "
-          f"({sashimi['fps']:g} frames/s; queues of {slots[0]} frames, {slots[1]} volumes)",
-          flush=True)  # fmt: skip
+          f"({sashimi['fps']:g} frames/s{floor}; queues of {slots[0]} frames, {slots[1]} "
+          "volumes)", flush=True)  # fmt: skip
     results = ramp(folder, args.rates, seconds, args.refine, RunOptions(), sink)
     best = best_of(results)
     profiled = None
@@ -262,6 +263,7 @@ def summary(sinks: dict[str, dict], compressed: dict | None, preview: dict | Non
         "queue_gbps": fig(base, "queue"),
         "sashimi_gbps": fig(base, "sashimi"),
         "sashimi_waiting_gbps": round(sinks[base]["sashimi"]["waiting_gbps"], 4),
+        "sashimi_limit_found": sinks[base]["sashimi"]["limit_found"],
         "baselines_sink": base,
         "compressed_pixels_gbps_disk": round(comp_best.gbps, 4) if comp_best else None,
         "compression_ratio": compressed["figures"].get("ratio") if compressed else None,

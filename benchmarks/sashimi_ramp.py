@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.pipeline_run import RATE_TOLERANCE
+from benchmarks.rate_search import bisect_rates
 from benchmarks.sashimi import sashimi_pipeline_gbps
 
 START = 0.9  # of the waiting camera's frame rate
@@ -84,12 +85,4 @@ def zero_drop_search(attempt: Callable[[float], bool], start: float, refine: int
             passed = rate
             break
         failed = rate
-    for _ in range(refine if failed is not None and passed else 0):
-        middle = float(round((passed + failed) / 2))
-        if middle <= passed or middle >= failed:
-            break
-        if attempt(middle):
-            passed = middle
-        else:
-            failed = middle
-    return passed, failed
+    return bisect_rates(attempt, passed, failed, refine)

@@ -61,6 +61,7 @@ from benchmarks.pipeline_run import (
     sink_chunk_mb,
 )
 from benchmarks.pipeline_run import run_rate as run_pipeline
+from benchmarks.rate_search import bisect_rates
 from benchmarks.raw_write import RAW_WAYS, raw_as_the_pipeline_writes, raw_disk_gbps
 from benchmarks.sashimi import CHUNK_BYTES, sashimi_pipeline_gbps
 from benchmarks.sashimi_ramp import ring_slots, sashimi_zero_drop
@@ -116,14 +117,7 @@ def ramp(folder: Path, rates: list[float], seconds: float, refine: int,
             failed = rate
             break
         passed = rate
-    for _ in range(refine if failed is not None and passed else 0):
-        middle = float(round((passed + failed) / 2))
-        if middle <= passed or middle >= failed:
-            break
-        if attempt(middle):
-            passed = middle
-        else:
-            failed = middle
+    bisect_rates(attempt, passed, failed, refine)
     return sorted(results, key=lambda r: r.requested_fps)
 
 

@@ -13,9 +13,9 @@ zero-drop rate, its queues holding as much as lightsheet's rings (``frame_ring_m
 The ramp starts below the waiting camera's rate and rises by a factor ``STEP`` until a run drops
 a frame (or its camera lags), or falls by it until one passes when the start failed, then
 bisects ``refine`` times, as lightsheet's ramp does. On the disk the free-running baseline held
-every rate up to 1.5 times the waiting camera's (its saver's page-cache writes absorb what the
-fsync of each chunk holds up), so the ramp may rise to ``STEP ** (MAX_STEPS - 1)`` times its
-start; a ramp in which no rate failed says so (``limit_found``): its figure is a floor.
+every rate tried, up to 1.5 times the waiting camera's, so the ramp may rise to
+``STEP ** (MAX_STEPS - 1)`` times its start; a ramp in which no rate failed says so
+(``limit_found``): its figure is a floor.
 """
 
 from __future__ import annotations

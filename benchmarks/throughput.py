@@ -396,9 +396,22 @@ def _rates(text: str) -> list[float]:
 
 
 def _seconds(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text}")
+    return value
+
+
+def _steps(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"bisection steps must be a whole number >= 0: {text}")
     return value
 
 
@@ -411,7 +424,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"development run: {QUICK_SECONDS:g} s per run, coarse rates, "
                         "one bisection step")  # fmt: skip
     parser.add_argument("--rates", type=_rates, help="frame rates to step through, frames/s")
-    parser.add_argument("--refine", type=int, help="bisection steps after the first failure")
+    parser.add_argument("--refine", type=_steps, help="bisection steps after the first failure")
     parser.add_argument("--seconds", type=_seconds, help="acquisition time per run (30)")
     parser.add_argument("--out", help="parent of the disk folder (default: runs/ under the cwd)")
     parser.add_argument("--no-profile", action="store_true", help="skip the perf-profiled run")

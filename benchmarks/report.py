@@ -81,6 +81,11 @@ def print_summary(rows: list[dict[str, Any]]) -> None:
               f"{row.get('limited_by', '')}")  # fmt: skip
     print("raw write: the fastest of plain writes, writes with each frame's writeback started and"
           " O_DIRECT writes (tmpfs: plain only, as the saver writes there)")  # fmt: skip
+    for row in rows:
+        after = row.get("raw_after_gbps")
+        if after is not None:
+            print(f"  {row['sink']}: the same raw write again after the ramp {_fmt(after)} GB/s, "
+                  f"ours/raw against it {_ratio(row['pipeline_gbps'], after)}")  # fmt: skip
     print("targets: ours/raw >= 0.9 on each sink; ours/queue >= 4 and ours/sashimi >= 1.5 on tmpfs")
 
 

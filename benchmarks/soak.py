@@ -317,8 +317,16 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+def _number(text: str) -> float:
+    """``text`` as a number, NaN when it is none (refused by the callers' checks)."""
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
 def _positive(text: str) -> float:
-    value = float(text)
+    value = _number(text)
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive number: {text}")
     return value
@@ -345,7 +353,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="seconds between samples (10)")  # fmt: skip
     parser.add_argument("--frame-ring-mb", type=_positive,
                         help="the frame ring's size (default: the config's)")  # fmt: skip
-    parser.add_argument("--raw-minutes", type=float, default=3.0,
+    parser.add_argument("--raw-minutes", type=_number, default=3.0,
                         help="the raw write beside the soak, minutes (3; 0: none)")  # fmt: skip
     args = parser.parse_args(argv)
     if (args.rate is None) == (args.fraction is None):

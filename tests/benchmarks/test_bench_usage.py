@@ -1,0 +1,40 @@
+"""Bad arguments to ``throughput.py`` and ``soak.py`` are refused before any run starts: exit 2
+and one line that says what was wanted."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks import soak, throughput
+
+THROUGHPUT = throughput._parse_args
+SOAK = soak._parse_args
+
+
+@pytest.mark.parametrize(
+    ("parse", "argv", "says"),
+    [
+        (THROUGHPUT, ["--rates", "abc"], "not a comma-separated list"),
+        (THROUGHPUT, ["--rates", "100,-5"], "positive"),
+        (THROUGHPUT, ["--seconds", "0"], "positive number of seconds"),
+        (THROUGHPUT, ["--seconds", "abc"], "positive number of seconds"),
+        (THROUGHPUT, ["--refine", "-1"], "bisection steps"),
+        (THROUGHPUT, ["--refine", "two"], "bisection steps"),
+        (THROUGHPUT, ["--sink", "floppy"], "invalid choice"),
+        (SOAK, ["--rate", "abc"], "must be a positive number: abc"),
+        (SOAK, ["--rate", "-5"], "must be a positive number: -5"),
+        (SOAK, ["--minutes", "nan"], "must be a positive number: nan"),
+        (SOAK, ["--raw-minutes", "-1", "--rate", "10"], "--raw-minutes must be 0 or more"),
+        (SOAK, ["--raw-minutes", "abc", "--rate", "10"], "--raw-minutes must be 0 or more"),
+    ],
+)
+def test_bad_arguments_are_refused_with_exit_2(parse, argv, says, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        parse(argv)
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err
+    assert says in error and "Traceback" not in error
+
+
+def test_no_refinement_is_a_choice():
+    assert THROUGHPUT(["--refine", "0"]).refine == 0

@@ -35,6 +35,7 @@ import os
 import queue
 import threading
 import time
+from collections import deque
 from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
@@ -60,7 +61,8 @@ _log = logging.getLogger(__name__)
 FRAME_SLOTS = 16
 VOLUME_SLOTS = 4
 CHUNK_BYTES = 64 * 10**6  # volumes gathered in RAM for each file
-CHUNK_GLOB = "sashimi-chunk-*.h5"  # final names: written, fsynced and closed
+CHUNK_PREFIX = "sashimi-chunk-"
+CHUNK_GLOB = f"{CHUNK_PREFIX}*.h5"  # final names: written, fsynced and closed
 SWEEP_S = 0.05
 FREED_WAIT_S = 0.001  # a free slot's number in flight between processes
 END = -1
@@ -179,15 +181,15 @@ def _saver(volumes: ArrayQueue, results: Queue, stop: Event, folder: str, budget
     volumes.attach()
     per_chunk = max(1, chunk_bytes // (int(np.prod(volumes.shape)) * 2))
     chunk = np.empty((per_chunk, *volumes.shape), dtype=np.uint16)
-    held = written = files = saved = 0
-    kept: list[tuple[Path, int]] = []  # its files on the sink, with their bytes
+    held = written = files = saved = on_sink = 0
+    kept: deque[tuple[Path, int]] = deque()  # its files on the sink, oldest first, with bytes
     while True:
         volume = volumes.get()
         if volume is not None:
             chunk[held] = volume
             held += 1
         if held and (held == per_chunk or volume is None):
-            path = Path(folder) / f"sashimi-chunk-{files:06d}.h5"
+            path = Path(folder) / f"{CHUNK_PREFIX}{files:06d}.h5"
             part = path.with_suffix(".part")
             with h5py.File(part, "w") as f:
                 f.create_dataset("data", data=chunk[:held])
@@ -198,10 +200,13 @@ def _saver(volumes: ArrayQueue, results: Queue, stop: Event, folder: str, budget
             files += 1
             saved += held
             written += chunk[:held].nbytes
-            kept = [(p, n) for p, n in kept if p.exists()] + [(path, chunk[:held].nbytes)]
+            kept.append((path, chunk[:held].nbytes))
+            on_sink += chunk[:held].nbytes
+            while kept and not kept[0][0].exists():  # the sweeper deletes the oldest first
+                on_sink -= kept.popleft()[1]
             held = 0
             # The budget bounds what is on the sink: deleted files no longer count.
-            if sum(n for _, n in kept) >= budget and not stop.is_set():
+            if on_sink >= budget and not stop.is_set():
                 stop.set()
         if volume is None:
             break
@@ -288,7 +293,7 @@ def sashimi_pipeline_gbps(
                 inner.cancel_join_thread()
         results.close()
         results.cancel_join_thread()
-        for path in folder.glob("sashimi-chunk-*"):
+        for path in folder.glob(f"{CHUNK_PREFIX}*"):  # .part files too
             path.unlink(missing_ok=True)
     duration = saved["closed_at"] - first_frame_at
     return {"gbps": saved["bytes"] / duration / GB, "frames": saved["volumes"] * planes,

@@ -5,8 +5,8 @@ Why: with a camera that waits for a free slot (``sashimi_pipeline_gbps`` at ``ra
 baseline saves at its average speed, its stalls absorbed by the camera waiting; lightsheet's
 figure is the highest rate at which its free-running camera lost nothing, so it must ride out
 every stall in its buffers. A real camera does not wait: sashimi's camera process puts each
-frame into an array queue that raises ``Full`` when no slot is free (its code marks that
-"TODO do not crash here if queue is full"). So the like-for-like figure is the baseline's own
+frame into an array queue that raises ``Full`` when no slot is free, and a comment in its code
+notes that the process then crashes. So the like-for-like figure is the baseline's own
 zero-drop rate, its queues holding as much as lightsheet's rings (``frame_ring_mb`` frames,
 ``volume_ring_mb`` volumes); the waiting camera's figure is printed beside it.
 

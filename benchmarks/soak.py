@@ -60,6 +60,7 @@ from benchmarks.sinks import make_sink_folder, remove_sink_folder
 from lightsheet.app.acquisition import Acquisition, Outcome
 from lightsheet.app.run_folder import prepare_run_folder
 from lightsheet.app.session import Session, SessionError
+from lightsheet.cli.parser import OneLineParser, positive_float
 from lightsheet.config.base import BYTES_PER_MB
 from lightsheet.runtime.logs import setup_process_logging, stop_process_logging
 from lightsheet.runtime.shm import list_blocks, owner_pid
@@ -317,29 +318,14 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def _number(text: str) -> float:
-    """``text`` as a number, NaN when it is none (refused by the callers' checks)."""
-    try:
-        return float(text)
-    except ValueError:
-        return math.nan
-
-
-def _positive(text: str) -> float:
-    value = _number(text)
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number: {text}")
-    return value
-
-
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Soak: a long run at a steady rate (issue 10).")
-    parser.add_argument("--minutes", type=_positive, default=30.0, help="run length (30)")
-    parser.add_argument("--rate", type=_positive, help="frames/s")
-    parser.add_argument("--fraction", type=_positive, help="share of --max-rate, e.g. 0.8")
+    parser = OneLineParser(description="Soak: a long run at a steady rate (issue 10).")
+    parser.add_argument("--minutes", type=positive_float, default=30.0, help="run length (30)")
+    parser.add_argument("--rate", type=positive_float, help="frames/s")
+    parser.add_argument("--fraction", type=positive_float, help="share of --max-rate, e.g. 0.8")
     parser.add_argument(
         "--max-rate",
-        type=_positive,
+        type=positive_float,
         help="highest zero-drop rate, frames/s (benchmarks/throughput.py)",
     )
     parser.add_argument(
@@ -349,11 +335,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="disk: a folder under --out (default runs/); tmpfs: /dev/shm",
     )
     parser.add_argument("--out", help="parent folder on disk (default runs/ under the cwd)")
-    parser.add_argument("--interval", type=_positive, default=10.0,
+    parser.add_argument("--interval", type=positive_float, default=10.0,
                         help="seconds between samples (10)")  # fmt: skip
-    parser.add_argument("--frame-ring-mb", type=_positive,
+    parser.add_argument("--frame-ring-mb", type=positive_float,
                         help="the frame ring's size (default: the config's)")  # fmt: skip
-    parser.add_argument("--raw-minutes", type=_number, default=3.0,
+    parser.add_argument("--raw-minutes", type=float, default=3.0,
                         help="the raw write beside the soak, minutes (3; 0: none)")  # fmt: skip
     args = parser.parse_args(argv)
     if (args.rate is None) == (args.fraction is None):

@@ -76,6 +76,7 @@ from benchmarks.sinks import (
     remove_sink_folder,
     ring_huge_page_share,
 )
+from lightsheet.cli.parser import OneLineParser, positive_float
 from lightsheet.config.base import BYTES_PER_MB
 from lightsheet.runtime.shm import list_blocks, owner_pid
 
@@ -421,16 +422,6 @@ def _rates(text: str) -> list[float]:
     return sorted(rates)
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text}")
-    return value
-
-
 def _steps(text: str) -> int:
     try:
         value = int(text)
@@ -442,16 +433,14 @@ def _steps(text: str) -> int:
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="Frame path throughput against its sink (issue 11)."
-    )
+    parser = OneLineParser(description="Frame path throughput against its sink (issue 11).")
     parser.add_argument("--sink", choices=(*SINKS, "both"), default="both")
     parser.add_argument("--quick", action="store_true",
                         help=f"development run: {QUICK_SECONDS:g} s per run, coarse rates, "
                         "one bisection step")  # fmt: skip
     parser.add_argument("--rates", type=_rates, help="frame rates to step through, frames/s")
     parser.add_argument("--refine", type=_steps, help="bisection steps after the first failure")
-    parser.add_argument("--seconds", type=_seconds, help="acquisition time per run (30)")
+    parser.add_argument("--seconds", type=positive_float, help="acquisition time per run (30)")
     parser.add_argument("--out", help="parent of the disk folder (default: runs/ under the cwd)")
     parser.add_argument("--no-profile", action="store_true", help="skip the perf-profiled run")
     parser.add_argument("--no-compression", action="store_true", help="skip the blosc ramp")

@@ -1,5 +1,5 @@
 """Bad arguments to ``throughput.py`` and ``soak.py`` are refused before any run starts: exit 2
-and one line that says what was wanted."""
+and one line that says what was wanted (``lightsheet.cli.parser``, as the CLI's own)."""
 
 from __future__ import annotations
 
@@ -16,16 +16,16 @@ SOAK = soak._parse_args
     [
         (THROUGHPUT, ["--rates", "abc"], "not a comma-separated list"),
         (THROUGHPUT, ["--rates", "100,-5"], "positive"),
-        (THROUGHPUT, ["--seconds", "0"], "positive number of seconds"),
-        (THROUGHPUT, ["--seconds", "abc"], "positive number of seconds"),
+        (THROUGHPUT, ["--seconds", "0"], "must be a positive finite number, got 0"),
+        (THROUGHPUT, ["--seconds", "abc"], "expected a number, got 'abc'"),
         (THROUGHPUT, ["--refine", "-1"], "bisection steps"),
         (THROUGHPUT, ["--refine", "two"], "bisection steps"),
         (THROUGHPUT, ["--sink", "floppy"], "invalid choice"),
-        (SOAK, ["--rate", "abc"], "must be a positive number: abc"),
-        (SOAK, ["--rate", "-5"], "must be a positive number: -5"),
-        (SOAK, ["--minutes", "nan"], "must be a positive number: nan"),
+        (SOAK, ["--rate", "abc"], "expected a number, got 'abc'"),
+        (SOAK, ["--rate", "-5"], "must be a positive finite number, got -5"),
+        (SOAK, ["--minutes", "nan"], "must be a positive finite number, got nan"),
         (SOAK, ["--raw-minutes", "-1", "--rate", "10"], "--raw-minutes must be 0 or more"),
-        (SOAK, ["--raw-minutes", "abc", "--rate", "10"], "--raw-minutes must be 0 or more"),
+        (SOAK, ["--raw-minutes", "abc", "--rate", "10"], "--raw-minutes: invalid float value"),
     ],
 )
 def test_bad_arguments_are_refused_with_exit_2(parse, argv, says, capsys):
@@ -34,6 +34,7 @@ def test_bad_arguments_are_refused_with_exit_2(parse, argv, says, capsys):
     assert stopped.value.code == 2
     error = capsys.readouterr().err
     assert says in error and "Traceback" not in error
+    assert len(error.strip().splitlines()) == 1  # the one line that matters, not the usage
 
 
 def test_no_refinement_is_a_choice():

@@ -92,6 +92,10 @@ class RateResult:
     preview: dict[str, Any] | None = None
     profile: dict[str, dict[str, Any]] = field(default_factory=dict)
     startup_failures: list[str] = field(default_factory=list)
+    # The saver's own timing of its writes (metadata.json "saver"): the sink's speed during the
+    # run, and the share of the run it spent writing (near 1: the sink was the limit).
+    sink_write_gbps: float | None = None
+    writing_share: float | None = None
 
     @property
     def passed(self) -> bool:
@@ -148,6 +152,8 @@ class RateResult:
             "preview": self.preview,
             "profile": self.profile,
             "startup_failures": self.startup_failures,
+            "sink_write_gbps": self.sink_write_gbps,
+            "writing_share": None if self.writing_share is None else round(self.writing_share, 3),
             "memory": [_memory_json(row) for row in self.memory],
         }
 
@@ -400,6 +406,10 @@ def _check(
         result.seconds = closed_at - stats.first_frame[1]
         if result.seconds > 0:
             result.gbps = stats.pixel_bytes / result.seconds / GB
+    saver = metadata.get("saver", {})
+    result.sink_write_gbps = saver.get("write_gbps")
+    if saver.get("write_s") and result.seconds > 0:
+        result.writing_share = saver["write_s"] / result.seconds
     if result.stop_reason != "completed":
         problems.append(f"stop reason {result.stop_reason!r}")
     expected = result.volumes_requested * PLANES

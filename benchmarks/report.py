@@ -51,17 +51,21 @@ def print_ramp(sink: str, results: list[RateResult]) -> None:
     names = [n for n in PROCESSES if any(n in r.busy for r in results)]
     busy_head = " ".join(f"{n[:6]:>6}" for n in names)
     print(f"{'fps':>6} {'achieved':>8} {'GB/s':>6} {'drop':>5} {'miss':>5} {'volumes':>9} "
-          f"{'compr':>9} {busy_head}  result")  # fmt: skip
+          f"{'compr':>9} {'sink':>5} {'writing':>7} {busy_head}  result")  # fmt: skip
     for r in results:
         busy = " ".join(f"{_fmt(r.busy.get(n), '.2f'):>6}" for n in names)
         tries = f" (tried {len(r.startup_failures) + 1} times)" if r.startup_failures else ""
+        writing = "-" if r.writing_share is None else f"{100 * r.writing_share:.0f} %"
         print(f"{r.requested_fps:>6g} {r.achieved_fps:>8.1f} {r.gbps:>6.3f} {r.frames_dropped:>5d} "
               f"{r.frames_missing:>5d} {f'{r.volumes_saved}/{r.volumes_requested}':>9} "
-              f"{r.compression:>9} {busy}  {r.verdict()}{tries}")  # fmt: skip
+              f"{r.compression:>9} {_fmt(r.sink_write_gbps, '.2f'):>5} {writing:>7} {busy}  "
+              f"{r.verdict()}{tries}")  # fmt: skip
         for problem in r.problems[:3]:
             print(f"{'':>8}{problem}")
         for failure in r.startup_failures[:2]:
             print(f"{'':>8}earlier try: {failure}")
+    print("  sink: GB/s of the saver's writes while writing (the sink's speed during that run, "
+          "as the saver timed it); writing: the share of the run it spent writing")
 
 
 def print_summary(rows: list[dict[str, Any]]) -> None:
@@ -86,6 +90,12 @@ def print_summary(rows: list[dict[str, Any]]) -> None:
         if after is not None:
             print(f"  {row['sink']}: the same raw write again after the ramp {_fmt(after)} GB/s, "
                   f"ours/raw against it {_ratio(row['pipeline_gbps'], after)}")  # fmt: skip
+        during = row.get("sink_write_gbps")
+        if during is not None:
+            share = row.get("writing_share")
+            writing = "" if share is None else f", writing {100 * share:.0f} % of the run"
+            print(f"  {row['sink']}: in ours' best run the saver's writes went at {_fmt(during)} "
+                  f"GB/s{writing}; ours against that {_ratio(row['pipeline_gbps'], during)}")
     print("targets: ours/raw >= 0.9 on each sink; ours/queue >= 4 and ours/sashimi >= 1.5 on tmpfs")
 
 

@@ -20,7 +20,9 @@ For each sink (`--sink tmpfs|disk|both`; tmpfs is /dev/shm, disk a folder under 
   once checked, so disk and RAM use stay bounded (benchmarks/reaper.py);
 - the raw write once more after the ramp, its fastest way (``raw_after_ramp_gbps``): a disk's
   speed moves between minutes, which one figure from before the ramp does not show; the
-  targets stay against that first figure;
+  targets stay against that first figure; and the sink's speed during each of lightsheet's
+  runs as its saver timed its own writes (``saver_write_gbps``, metadata.json ``saver``), with
+  the share of the run it spent writing: near 100 % the sink, not the pipeline, set the rate;
 - at that rate, one more run with `perf` on every process: CPU per frame, user and kernel (the
   OS's accounting), the functions the time goes to, and the copies of each frame measured.
 
@@ -280,6 +282,9 @@ def summary(sinks: dict[str, dict], compressed: dict | None, preview: dict | Non
         "raw_disk_gbps": fig("disk", "raw"),
         "raw_by_way": {sink: _raw_ways(part["raw"]) for sink, part in sinks.items()},
         "raw_after_ramp_gbps": {s: part["raw"].get("after_gbps") for s, part in sinks.items()},
+        "saver_write_gbps": {
+            s: part["best"].sink_write_gbps if part["best"] else None for s, part in sinks.items()
+        },
         "queue_gbps": fig(base, "queue"),
         "sashimi_gbps": fig(base, "sashimi"),
         "sashimi_waiting_gbps": round(sinks[base]["sashimi"]["waiting_gbps"], 4),
@@ -387,6 +392,8 @@ def _print_all(measured: dict[str, dict], compressed: dict | None, preview: dict
                      "raw_gbps": part["raw"]["gbps"], "queue_gbps": part["queue"]["gbps"],
                      "raw_after_gbps": part["raw"].get("after_gbps"),
                      "sashimi_gbps": part["sashimi"]["gbps"],
+                     "sink_write_gbps": best.sink_write_gbps if best else None,
+                     "writing_share": best.writing_share if best else None,
                      "limited_by": part["limited_by"]})  # fmt: skip
     report.print_summary(rows)
     report.print_ceilings(ceilings(measured), os.cpu_count() or 1)

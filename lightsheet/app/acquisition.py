@@ -27,6 +27,7 @@ from lightsheet.app.errors import SessionError
 from lightsheet.app.planning import chunk_bytes
 from lightsheet.app.runs import Progress, Run
 from lightsheet.app.session import Session
+from lightsheet.processes.commands import RunClosed
 from lightsheet.storage.metadata import now_iso, software_versions, write_metadata
 from lightsheet.storage.run_reader import RunError, iter_frames_table, summarize_run
 from lightsheet.storage.salvage import salvage_partial_chunks
@@ -253,6 +254,8 @@ class Acquisition:
         trigger = self.session.trigger_info()
         if trigger is not None:
             self.metadata["trigger"] = trigger
+        if run.report is not None:
+            self.metadata["saver"] = _saver_section(run.report)
         write_metadata(self.folder, self.metadata)  # the numbers first: the timing reads them
         self.metadata["timing"] = timing_section(self.folder)
         write_metadata(self.folder, self.metadata)
@@ -279,6 +282,15 @@ def run_acquisition(
         log.warning("interrupted: stopping the run, saving what was acquired")
         acquisition.interrupt("interrupted")
     return acquisition.finish()
+
+
+def _saver_section(report: RunClosed) -> dict[str, float]:
+    """What the saver wrote and how long it spent writing: the sink's speed in this run, which
+    says whether the sink (writing most of the run) or something else limited it."""
+    section = {"bytes_written": report.bytes_written, "write_s": round(report.write_s, 3)}
+    if report.write_s > 0:
+        section["write_gbps"] = round(report.bytes_written / report.write_s / 1e9, 3)
+    return section
 
 
 def _reindex(folder: Path) -> None:

@@ -211,7 +211,7 @@ class Pipeline:
         return self._frames.counters()
 
     def status_values(self) -> dict[str, float]:
-        """Frame rate, drops, ring fill and saver throughput, with or without a run."""
+        """Frame rate, drops, ring fill, saver throughput and busy share, with or without a run."""
         counters = self._frames.counters()
         camera = self.status.section(CameraStatus)
         return {
@@ -221,6 +221,7 @@ class Pipeline:
             "frames_copied": self.status.section(DispatcherStatus).copied,
             "ring_fill": counters.fill / max(counters.capacity, 1),
             "saver_mbps": self.status.section(SaverStatus).mbps,
+            "saver_busy": self.status.section(SaverStatus).busy,
         }
 
     def board_outputs(self) -> dict[str, float] | None:

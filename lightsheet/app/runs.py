@@ -61,6 +61,7 @@ class Progress:
     done: bool
     fault: Fault | None
     waiting_for_trigger: bool = False
+    saver_busy: float = 0.0  # share of the last second the saver spent writing (0..1)
 
     @property
     def eta_s(self) -> float | None:
@@ -278,6 +279,7 @@ class RunControl:
             done=report is not None,
             fault=pipeline.fault,
             waiting_for_trigger=waiting,
+            saver_busy=saver.busy,
         )
 
     def end(self, run: Run) -> None:

@@ -42,7 +42,8 @@ class ProgressLine:
         drops = p.frames_dropped + p.frames_missing
         text = (
             f"[{bar}] {p.volumes_saved}/{p.volumes_target or '?'} volumes  "
-            f"{p.frame_rate_hz:6.1f} frames/s  {p.saver_mbps:7.1f} MB/s  "
+            f"{p.frame_rate_hz:6.1f} frames/s  {p.saver_mbps:7.1f} MB/s "
+            f"(writing {p.saver_busy:4.0%})  "
             f"dropped {drops}  ring {p.frame_ring_fill:4.0%}  "
             f"elapsed {format_duration(p.elapsed_s)}  ETA {format_duration(p.eta_s)}"
         )

@@ -61,7 +61,10 @@ class StatusBar(QStatusBar):
         self.frame_rate = self._label("frame rate of the camera (frames/s)")
         self.dropped = self._label("frames the camera could not place in the frame ring")
         self.ring = self._label("fill of the shared-memory frame ring")
-        self.saver = self._label("throughput of the saver (MB/s)")
+        self.saver = self._label(
+            "throughput of the saver (MB/s) and the share of the last second it spent writing: "
+            "near 100 % the disk is the limit, and a slower second of it fills the ring"
+        )
         self.disk = self._label("free space where runs are saved")
         self.lights: dict[str, ProcessLight] = {}
         self._lights_box = QWidget()
@@ -134,6 +137,7 @@ class StatusBar(QStatusBar):
         dropped = int(status.get("frames_dropped", 0))
         fill = status.get("ring_fill", 0.0)
         mbps = status.get("saver_mbps", 0.0)
+        busy = status.get("saver_busy", 0.0)
         self.frame_rate.setText(f"{rate:6.1f} fps")
         colour = "#d62728" if dropped > 0 else "inherit"
         weight = "bold" if dropped > 0 else "normal"
@@ -141,7 +145,7 @@ class StatusBar(QStatusBar):
             f"<span style='color:{colour}; font-weight:{weight}'>dropped {dropped}</span>"
         )
         self.ring.setText(f"ring {fill * 100:3.0f} %")
-        self.saver.setText(f"saver {mbps:6.1f} MB/s")
+        self.saver.setText(f"saver {mbps:6.1f} MB/s, writing {busy * 100:3.0f} %")
 
     def _refresh_lights(self, states: dict[str, str]) -> None:
         for name, state in states.items():

@@ -176,6 +176,8 @@ class RunClosed:
     frames_missing: int  # planes saved empty: dropped, or lost before reaching lightsheet
     volumes_saved: int
     chunks: int
+    bytes_written: int = 0  # image data the saver wrote for the run
+    write_s: float = 0.0  # time spent writing it: bytes / write_s is the sink's speed in the run
 
 
 # -- trigger ----------------------------------------------------------------------------------

@@ -14,6 +14,12 @@ chunk's fsync: each completed chunk is published on a thread while the next one 
 (``storage/publish_behind.py``), so its ``chunks`` count trails the files by at most one chunk
 until the run closes.
 
+It times its writes: ``busy`` in its status is the share of the last second spent writing, and
+``RunClosed`` carries the run's bytes and writing time, so a run's record says how fast the sink
+took its data (bytes / writing time) and whether the sink or lightsheet was the limit. The first
+second of a run it spends ``BUSY_WARNING`` or more of writing is logged once: the sink is near its
+limit, and a slower second of it fills the frame ring.
+
 Its desired state is the run whose files are open (``SaverState``). When the run's END marker
 arrives it closes the files and sends ``RunClosed`` with the run's final counts, carried in-band
 from the camera and the dispatcher, so they are that run's whatever starts after it.
@@ -39,8 +45,7 @@ from lightsheet.storage.space import DiskFull
 READ_TIMEOUT_S = 0.1
 SAVER_HEARTBEAT_TIMEOUT_S = 30.0
 INDEX_BUDGET = 20.0  # dataset.h5 rewrites take at most 1/20 of the saver's time (see chunks.py)
-
-
+BUSY_WARNING = 0.9  # share of a second spent writing that is logged once per run
 
 
 class SaverWorker(Worker):
@@ -69,7 +74,11 @@ class SaverWorker(Worker):
         self._plan: RunPlan | None = None
         self._writer: ChunkWriter | None = None
         self._rate_bytes = 0
+        self._rate_write_s = 0.0
         self._rate_start = time.monotonic()
+        self._run_bytes = 0
+        self._run_write_s = 0.0
+        self._busy_warned = False
 
     def on_settings(self, settings: object) -> object:
         if not isinstance(settings, SaverState):
@@ -86,7 +95,7 @@ class SaverWorker(Worker):
     def step(self) -> None:
         slot = self._volumes.acquire_read(READ_TIMEOUT_S)
         if slot is None:
-            self._update_rate(0)
+            self._update_rate(0, 0.0)
             return
         try:
             self._handle(slot)
@@ -125,6 +134,7 @@ class SaverWorker(Worker):
             self._close_run(meta)
             return
         planes = self._planes_of(slot, plan)
+        started = time.perf_counter()
         try:
             writer.write_planes(planes, meta["frames"][: plan.planes])
         except DiskFull as exc:
@@ -132,12 +142,15 @@ class SaverWorker(Worker):
             # chunk stays readable and indexed; the run becomes a fault that says why.
             self._close_run(None)
             raise WorkerFailure(str(exc)) from None
+        write_s = time.perf_counter() - started
         status = self._status
         status.volumes += 1
         nbytes = sum(plane.nbytes for plane in planes)
         status.bytes += nbytes
         status.chunks = writer.chunks_completed
-        self._update_rate(nbytes)
+        self._run_bytes += nbytes
+        self._run_write_s += write_s
+        self._update_rate(nbytes, write_s)
 
     def _planes_of(self, slot: Slot, plan: RunPlan) -> list[np.ndarray]:
         """Each plane's pixels where the dispatcher left them: a frame slot or the volume slot."""
@@ -169,6 +182,7 @@ class SaverWorker(Worker):
         status = self._status
         status.reset(SaverStatus.volumes, SaverStatus.chunks, SaverStatus.bytes)
         status.run_open = plan.run
+        self._run_bytes, self._run_write_s, self._busy_warned = 0, 0.0, False
         self.log.info(
             "run %d: writing into %s, %d volume(s) per chunk, compression %s",
             plan.run,
@@ -203,13 +217,28 @@ class SaverWorker(Worker):
                 frames_missing=0 if end is None else int(end["frames_missing"]),
                 volumes_saved=writer.volumes_written,
                 chunks=writer.chunks_completed,
+                bytes_written=self._run_bytes,
+                write_s=self._run_write_s,
             )
         )
 
-    def _update_rate(self, nbytes: int) -> None:
+    def _update_rate(self, nbytes: int, write_s: float) -> None:
+        """Throughput and busy share, once a second; the first busy second of a run is logged."""
         self._rate_bytes += nbytes
+        self._rate_write_s += write_s
         now = time.monotonic()
-        if now - self._rate_start >= 1.0:
-            self._status.mbps = self._rate_bytes / (now - self._rate_start) / 1e6
-            self._rate_bytes = 0
-            self._rate_start = now
+        elapsed = now - self._rate_start
+        if elapsed < 1.0:
+            return
+        busy = min(self._rate_write_s / elapsed, 1.0)
+        status = self._status
+        status.mbps = self._rate_bytes / elapsed / 1e6
+        status.busy = busy
+        if busy >= BUSY_WARNING and self._plan is not None and not self._busy_warned:
+            self._busy_warned = True
+            self.log.warning(
+                "run %d: %.0f %% of the last second spent writing, at %.0f MB/s while writing: "
+                "the sink is near its limit, and a slower second of it fills the frame ring",
+                self._plan.run, 100 * busy, self._rate_bytes / max(self._rate_write_s, 1e-9) / 1e6,
+            )  # fmt: skip
+        self._rate_bytes, self._rate_write_s, self._rate_start = 0, 0.0, now

@@ -47,6 +47,7 @@ class SaverStatus(StatusSection):
     chunks = count("chunk files completed in the current run")
     bytes = count("bytes of image data written in the current run")
     mbps = level("recent write throughput (MB/s)")
+    busy = level("share of the last second spent writing (0..1): near 1, the sink is the limit")
 
 
 class TriggerStatus(StatusSection):

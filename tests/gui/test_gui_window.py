@@ -212,6 +212,9 @@ def test_a_killed_camera_leaves_nothing_live_looking_and_a_restart_restores_the_
     set_mode(qtbot, window, "volumetric")
     wait_new_images(qtbot, window)
     qtbot.waitUntil(lambda: window.status.values.get("frame_rate_hz", 0) > 0, timeout=WAIT_MS)
+    # The saver's share of time spent writing is shown beside its throughput.
+    assert 0 <= window.status.values["saver_busy"] <= 1
+    assert "MB/s, writing" in window.status.saver.text()
     os.kill(window.controller.session.process_pids()["camera"], signal.SIGKILL)
     qtbot.waitUntil(lambda: len(window.fault_dialogs) > 0, timeout=WAIT_MS)
     dialog = window.fault_dialogs[-1]

@@ -8,12 +8,15 @@ import h5py
 import numpy as np
 import pytest
 
+from lightsheet.processes import saver as saver_module
 from lightsheet.processes.commands import RunClosed, SaverState
 from lightsheet.processes.frames import KIND_END, empty_frame_table
 from lightsheet.processes.saver import SaverWorker
+from lightsheet.processes.status import SaverStatus
 from lightsheet.runtime.commands import Notice
 from lightsheet.storage.run_reader import open_run
 
+from ..waiting import wait_until
 from .harness import HEIGHT, PLANES, WIDTH, Rings, outbox, plan, pump, saver_in_process
 
 
@@ -71,7 +74,11 @@ def test_a_run_is_written_and_reported_with_the_counts_of_its_end_marker(rings, 
         (report,) = notices(worker)
     finally:
         worker.teardown()
-    assert report == RunClosed(1, True, 12, 1, 1, volumes_saved=3, chunks=3)
+    assert report == RunClosed(
+        1, True, 12, 1, 1, volumes_saved=3, chunks=3,
+        bytes_written=3 * PLANES * HEIGHT * WIDTH * 2, write_s=report.write_s,
+    )  # fmt: skip
+    assert 0 < report.write_s < 60  # the time spent writing: the sink's speed in the run
     data = open_run(folder)
     try:
         np.testing.assert_array_equal(data[...], np.stack(written))
@@ -114,3 +121,35 @@ def test_teardown_writes_what_was_handed_over_before_closing(rings, tmp_path):
     assert (report.ended, report.volumes_saved) == (False, 2)
     with h5py.File(folder / "dataset.h5") as f:
         assert f["data"].shape[0] == 2
+
+
+def test_the_share_of_time_spent_writing_is_published_and_a_busy_second_logged_once(
+    rings, tmp_path, monkeypatch, caplog
+):
+    """``busy`` says whether the sink is the limit; at the threshold the log says so, once a run
+    (here every second counts as busy, so the second window must not log again)."""
+    monkeypatch.setattr(saver_module, "BUSY_WARNING", 0.0)
+    folder = tmp_path / "run1"
+    (folder / "chunks").mkdir(parents=True)
+    worker = saver(rings, tmp_path)
+    status = rings.status.section(SaverStatus)
+    windows = []
+
+    def a_second_was_measured() -> bool:
+        worker.step()  # no volume: waits READ_TIMEOUT_S, then closes the window when it is due
+        if status.mbps != (windows[-1] if windows else 0.0):
+            windows.append(status.mbps)
+        return len(windows) >= 2
+
+    try:
+        worker.on_settings(SaverState(plan(1, folder)))
+        hand_on(rings, 1, 0)
+        pump(worker, rings.volumes)
+        wait_until(a_second_was_measured, 10, "two one-second windows")
+        busy = status.busy
+    finally:
+        worker.teardown()
+    assert 0 <= busy <= 1
+    warned = [r.getMessage() for r in caplog.records if "spent writing" in r.getMessage()]
+    assert len(warned) == 1
+    assert warned[0].startswith("run 1:") and "the sink is near its limit" in warned[0]

@@ -2,8 +2,10 @@
 
 It writes straight from shared memory (no copy): each plane from the frame-ring slot the volume
 slot names (``frame_slot``; the dispatcher holds those frame slots until this volume slot is
-released) or from the volume slot itself (a copied or dark-subtracted plane). It releases the
-volume slot, and only then may the dispatcher reuse it and give its frames back. When it falls
+released) or from the volume slot itself (a copied or dark-subtracted plane). Uncompressed planes
+are written on a thread while the saver prepares the next volume (``ChunkWriter.start_planes``),
+so a volume slot is released once its volume's write has landed, in the order read; only then may
+the dispatcher reuse it and give its frames back. At most one slot is held that way. When it falls
 behind, the frames it has not written stay held and the dispatcher blocks on the full volume
 ring: the back-pressure reaches the frame ring, where the camera counts what it cannot place.
 A disk that has no room for the next chunk ends the run as a fault ("disk full (...)") with every
@@ -27,7 +29,10 @@ from the camera and the dispatcher, so they are that run's whatever starts after
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -73,11 +78,12 @@ class SaverWorker(Worker):
         self._volumes = self._volumes_spec.attach()
         self._plan: RunPlan | None = None
         self._writer: ChunkWriter | None = None
+        # Volume slots whose planes are still being written, oldest first (at most one).
+        self._held: deque[Slot] = deque()
         self._rate_bytes = 0
         self._rate_write_s = 0.0
         self._rate_start = time.monotonic()
-        self._run_bytes = 0
-        self._run_write_s = 0.0
+        self._seen_write_s = 0.0  # the open run's writer.write_seconds, counted so far
         self._busy_warned = False
 
     def on_settings(self, settings: object) -> object:
@@ -93,14 +99,19 @@ class SaverWorker(Worker):
         return None
 
     def step(self) -> None:
-        slot = self._volumes.acquire_read(READ_TIMEOUT_S)
-        if slot is None:
-            self._update_rate(0, 0.0)
+        slot = self._volumes.acquire_read(0)
+        if slot is None and self._held:
+            # No volume waiting: the saver is ahead of the disk, and the one in flight lands and
+            # gives its slot back now (its frames go back to the camera as soon as written).
+            self._land()
+            self._update_rate(0)
             return
-        try:
-            self._handle(slot)
-        finally:
-            self._volumes.release(slot)
+        if slot is None:
+            slot = self._volumes.acquire_read(READ_TIMEOUT_S)
+        if slot is None:
+            self._update_rate(0)
+            return
+        self._take(slot)
 
     def teardown(self) -> None:
         # Drain what the dispatcher already handed over, then close: a stop never loses a volume.
@@ -111,46 +122,80 @@ class SaverWorker(Worker):
                 if slot is None:
                     self._close_run(None)
                     break
-                try:
-                    self._handle(slot)
-                finally:
-                    volumes.release(slot)
+                self._take(slot)
         finally:
             for ring in (volumes, getattr(self, "_frames", None)):
                 if ring is not None:
                     ring.close()
 
-    def _handle(self, slot: Slot) -> None:
-        meta = slot.meta
-        run = int(meta["run"])
-        kind = int(meta["kind"])
-        if kind == KIND_VOID:
-            return
-        plan, writer = self._plan, self._writer
-        if plan is None or writer is None or run != plan.run:
-            self.log.error("volume of run %d arrived with no open run for it; discarded", run)
-            return
-        if kind == KIND_END:
-            self._close_run(meta)
-            return
-        planes = self._planes_of(slot, plan)
-        started = time.perf_counter()
+    def _take(self, slot: Slot) -> None:
+        """Handle a slot, and give slots back in order once nothing reads their planes: this
+        one at once, or, while its volume is being written, after its write has landed."""
         try:
-            writer.write_planes(planes, meta["frames"][: plan.planes])
+            in_flight = self._handle(slot)
+        except BaseException:
+            if self._writer is not None and self._writer.volumes_in_flight:
+                with contextlib.suppress(Exception):  # the write in flight ends first
+                    self._close_run(None)
+            self._release_landed()
+            self._volumes.release(slot)
+            raise
+        if in_flight:
+            self._held.append(slot)
+        self._release_landed()
+        if not in_flight:
+            self._volumes.release(slot)
+
+    def _release_landed(self) -> None:
+        """Give back the held slots whose volumes' writes have landed (all, with no run open)."""
+        in_flight = 0 if self._writer is None else self._writer.volumes_in_flight
+        while len(self._held) > in_flight:
+            self._volumes.release(self._held.popleft())
+
+    def _land(self) -> None:
+        """Wait for the volume being written, then give its slot back."""
+        writer = self._writer
+        if writer is not None and writer.volumes_in_flight:
+            self._guard_disk(writer.finish_volumes)
+            self._count_write_time(writer)
+        self._release_landed()
+
+    def _guard_disk(self, write: Callable[[], None]) -> None:
+        try:
+            write()
         except DiskFull as exc:
             # Stop while the reserve still holds the index and the metadata: every completed
             # chunk stays readable and indexed; the run becomes a fault that says why.
             self._close_run(None)
             raise WorkerFailure(str(exc)) from None
-        write_s = time.perf_counter() - started
+
+    def _handle(self, slot: Slot) -> bool:
+        """Write the slot's volume, or act on its marker; True while its planes are still being
+        written (the slot stays held)."""
+        meta = slot.meta
+        run = int(meta["run"])
+        kind = int(meta["kind"])
+        if kind == KIND_VOID:
+            self._land()
+            return False
+        plan, writer = self._plan, self._writer
+        if plan is None or writer is None or run != plan.run:
+            self._land()
+            self.log.error("volume of run %d arrived with no open run for it; discarded", run)
+            return False
+        if kind == KIND_END:
+            self._close_run(meta)
+            return False
+        planes = self._planes_of(slot, plan)
+        self._guard_disk(lambda: writer.start_planes(planes, meta["frames"][: plan.planes]))
         status = self._status
         status.volumes += 1
         nbytes = sum(plane.nbytes for plane in planes)
         status.bytes += nbytes
         status.chunks = writer.chunks_completed
-        self._run_bytes += nbytes
-        self._run_write_s += write_s
-        self._update_rate(nbytes, write_s)
+        self._count_write_time(writer)
+        self._update_rate(nbytes)
+        return writer.volumes_in_flight > 0
 
     def _planes_of(self, slot: Slot, plan: RunPlan) -> list[np.ndarray]:
         """Each plane's pixels where the dispatcher left them: a frame slot or the volume slot."""
@@ -182,7 +227,7 @@ class SaverWorker(Worker):
         status = self._status
         status.reset(SaverStatus.volumes, SaverStatus.chunks, SaverStatus.bytes)
         status.run_open = plan.run
-        self._run_bytes, self._run_write_s, self._busy_warned = 0, 0.0, False
+        self._seen_write_s, self._busy_warned = 0.0, False
         self.log.info(
             "run %d: writing into %s, %d volume(s) per chunk, compression %s",
             plan.run,
@@ -196,7 +241,11 @@ class SaverWorker(Worker):
         writer, plan = self._writer, self._plan
         assert writer is not None and plan is not None
         self._writer = None
-        writer.close()
+        try:
+            writer.close()  # the volume in flight lands first
+        finally:
+            self._release_landed()
+        self._count_write_time(writer)
         status = self._status
         status.chunks = writer.chunks_completed
         status.run_open = -1
@@ -217,15 +266,20 @@ class SaverWorker(Worker):
                 frames_missing=0 if end is None else int(end["frames_missing"]),
                 volumes_saved=writer.volumes_written,
                 chunks=writer.chunks_completed,
-                bytes_written=self._run_bytes,
-                write_s=self._run_write_s,
+                bytes_written=writer.bytes_written,
+                write_s=writer.write_seconds,
             )
         )
 
-    def _update_rate(self, nbytes: int, write_s: float) -> None:
+    def _count_write_time(self, writer: ChunkWriter) -> None:
+        """Add the writing time of the volumes landed since the last call to the second's."""
+        total = writer.write_seconds
+        self._rate_write_s += total - self._seen_write_s
+        self._seen_write_s = total
+
+    def _update_rate(self, nbytes: int) -> None:
         """Throughput and busy share, once a second; the first busy second of a run is logged."""
         self._rate_bytes += nbytes
-        self._rate_write_s += write_s
         now = time.monotonic()
         elapsed = now - self._rate_start
         if elapsed < 1.0:

@@ -7,7 +7,8 @@ before any file exists, and the attribute names the writer reserves for itself.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import h5py
@@ -15,7 +16,7 @@ import numpy as np
 
 from lightsheet.storage.compression import COMPRESSIONS
 from lightsheet.storage.metadata import json_safe
-from lightsheet.storage.virtual import CHUNK_ATTRS
+from lightsheet.storage.virtual import CHUNK_ATTRS, DATA, FRAMES
 
 # One row per plane of a saved volume; frame_id is -1 and present False where the frame never
 # arrived, so a gap is recorded instead of shifting later planes.
@@ -30,6 +31,8 @@ FRAMES_DTYPE = np.dtype(
     ]
 )
 
+
+_FRAMES_ROWS_PER_HDF5_CHUNK = 1024
 
 FORMAT = "lightsheet-run"
 FORMAT_VERSION = 1
@@ -135,3 +138,52 @@ def frame_rows(frames: np.ndarray, planes: int) -> np.ndarray:
     for name in FRAMES_DTYPE.names or ():
         rows[name] = frames[name]
     return rows
+
+
+def check_planes(
+    planes: Sequence[np.ndarray], shape: tuple[int, int, int], dtype: np.dtype
+) -> None:
+    """A volume's planes are as many as ``shape`` says, each of its (y, x) shape and dtype."""
+    expected = shape[1:]
+    if len(planes) != shape[0] or any(p.shape != expected or p.dtype != dtype for p in planes):
+        raise ValueError(
+            f"expected {shape[0]} planes of {expected} {dtype}, got "
+            f"{[(p.shape, str(p.dtype)) for p in planes]}"
+        )
+
+
+def create_datasets(
+    chunk: h5py.File, shape: tuple[int, int, int], dtype: np.dtype, per_chunk: int,
+    options: Mapping[str, Any],
+) -> tuple[h5py.Dataset, h5py.Dataset]:  # fmt: skip
+    """A chunk file's image data (one HDF5 chunk per plane, grown a volume at a time, a plane
+    never written reads as zeros) and its per-plane table, both empty."""
+    planes, height, width = shape
+    data = chunk.create_dataset(
+        DATA,
+        shape=(0, *shape),
+        maxshape=(None, *shape),
+        dtype=dtype,
+        chunks=(1, 1, height, width),
+        fillvalue=0,  # what an unwritten (gap) plane reads as
+        **options,
+    )
+    frames = chunk.create_dataset(
+        FRAMES,
+        shape=(0,),
+        maxshape=(None,),
+        dtype=FRAMES_DTYPE,
+        chunks=(min(planes * per_chunk, _FRAMES_ROWS_PER_HDF5_CHUNK),),
+    )
+    return data, frames
+
+
+def new_chunks_dir(folder: Path) -> Path:
+    """``folder`` for a run's chunk files, made if need be; refused if it holds any already."""
+    folder.mkdir(parents=True, exist_ok=True)
+    earlier = sorted(p.name for p in folder.glob("chunk-*"))
+    if earlier:
+        raise FileExistsError(
+            f"{folder} already holds chunk files ({earlier[0]}...): a run folder takes one run"
+        )
+    return folder

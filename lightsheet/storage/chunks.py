@@ -10,12 +10,9 @@ publishes a completed chunk behind it, on a thread, while it writes the next
 Uncompressed planes are written straight from the caller's buffer (the camera's shared-memory
 frame slot), one (1, 1, y, x) HDF5 chunk per plane, into the space HDF5 allocated for that
 chunk, with ``O_DIRECT`` on a disk so that the saver's thread copies nothing and the disk's
-controller reads the slot (``direct_planes.py``). A contiguous dataset, unlike a chunked one,
-could not be resized to the volumes actually written. Compressed planes are compressed by
-Blosc2, a volume's planes side by side on every core, and written with ``H5Dwrite_chunk`` as
-each is ready, as chunks the Blosc2 filter reads (``compression.py``); after each, the file's
-writeback is started (``durable.start_writeback``), so the disk writes while the saver goes on
-and the chunk's fsync finds little left to wait for.
+controller reads the slot (``direct_planes.py``), on a thread while the next volume's HDF5
+bookkeeping runs (``start_planes``, ``volume_in_flight.py``). Compressed planes are compressed by
+Blosc2 on every core and written with ``H5Dwrite_chunk`` (``compression.py``).
 
 The index (``dataset.h5``) maps every chunk, so rewriting it costs more with every chunk; when
 and where it is rewritten (``index_budget``, ``index_in_child``) is ``run_index.py``'s.
@@ -29,12 +26,12 @@ too full is ``DiskFull``, raised before anything of the chunk is written.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from array import array
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import h5py
@@ -43,8 +40,11 @@ import numpy as np
 from lightsheet.storage.chunk_content import (
     FRAMES_DTYPE,
     WRITER_ATTRS,
+    check_planes,
     checked_layout,
+    create_datasets,
     frame_rows,
+    new_chunks_dir,
     run_attrs,
     volumes_per_chunk,
     write_tree,
@@ -61,15 +61,13 @@ from lightsheet.storage.run_index import RunIndex
 from lightsheet.storage.space import disk_full_while, is_disk_full, require_room
 from lightsheet.storage.virtual import (
     CHUNKS_DIR,
-    DATA,
-    FRAMES,
     WAVEFORMS,
     ChunkRecord,
     chunk_file_name,
     chunk_records,
 )
+from lightsheet.storage.volume_in_flight import VolumeInFlight
 
-_FRAMES_ROWS_PER_HDF5_CHUNK = 1024
 __all__ = ["FRAMES_DTYPE", "WRITER_ATTRS", "ChunkWriter", "volumes_per_chunk"]
 
 _log = logging.getLogger(__name__)
@@ -108,14 +106,7 @@ class ChunkWriter:
         )
 
         self._run_dir = Path(run_dir)
-        self._chunks_dir = self._run_dir / CHUNKS_DIR
-        self._chunks_dir.mkdir(parents=True, exist_ok=True)
-        earlier = sorted(p.name for p in self._chunks_dir.glob("chunk-*"))
-        if earlier:
-            raise FileExistsError(
-                f"{self._chunks_dir} already holds chunk files ({earlier[0]}...): "
-                "a run folder takes one run"
-            )
+        self._chunks_dir = new_chunks_dir(self._run_dir / CHUNKS_DIR)
         self._shape = shape
         self._dtype = np.dtype(dtype)
         self._per_chunk = int(volumes_per_chunk)
@@ -133,11 +124,11 @@ class ChunkWriter:
         self._partial: Path | None = None
         # Uncompressed planes: pwritten where HDF5 allocated them, directly on a disk.
         self._planes_out = None if self._compressor else UncompressedPlanes(self._chunks_dir)
-        self._in_chunk = 0
-        self._volumes_written = 0
-        self._bytes_written = 0
-        self._failed = False
-        self._closed = False
+        # ... on a thread, while the next volume is prepared (``volume_in_flight.py``).
+        self._in_flight = None if self._compressor else VolumeInFlight()
+        self._compress_s = 0.0
+        self._in_chunk = self._volumes_written = self._bytes_written = 0
+        self._failed = self._closed = False
         # Each completed chunk's publish runs behind the writer (``publish_behind.py``).
         self._behind: PublishBehind[tuple[Path, int, int]] | None = (
             PublishBehind() if publish_behind else None
@@ -145,10 +136,6 @@ class ChunkWriter:
         self._index = RunIndex(
             self._run_dir, shape, self._dtype, self._run_attrs, index_budget, index_in_child
         )
-
-    @property
-    def run_dir(self) -> Path:
-        return self._run_dir
 
     @property
     def volumes_written(self) -> int:
@@ -161,8 +148,7 @@ class ChunkWriter:
 
     @property
     def planes_by_way(self) -> tuple[int, int]:
-        """Uncompressed planes written so far directly to the disk, and through the page cache
-        (``direct_planes.py``)."""
+        """Uncompressed planes written so far directly, and through the page cache."""
         return self._planes_out.by_way if self._planes_out else (0, 0)
 
     @property
@@ -184,29 +170,29 @@ class ChunkWriter:
         volumes catches up instead of writing 8 MB of zeros for each of their planes.
         """
         if volume.shape != self._shape or volume.dtype != self._dtype:
-            raise ValueError(
-                f"volume is {volume.shape} {volume.dtype}, expected {self._shape} {self._dtype}"
-            )
+            raise ValueError(f"volume is {volume.shape} {volume.dtype}, expected {self._shape} "
+                             f"{self._dtype}")  # fmt: skip
         self.write_planes(list(volume), frames)
 
     def write_planes(self, planes: Sequence[np.ndarray], frames: np.ndarray) -> None:
         """``write_volume`` for a volume whose planes are apart in memory (each in the camera's
-        frame slot it arrived in), written from where they are."""
+        frame slot it arrived in), written from where they are; landed when it returns."""
+        self.start_planes(planes, frames)
+        self.finish_volumes()
+
+    def start_planes(self, planes: Sequence[np.ndarray], frames: np.ndarray) -> None:
+        """``write_planes`` that may return while uncompressed planes are still being written:
+        their memory stays the caller's until ``volumes_in_flight`` no longer counts them."""
         if self._closed:
             raise RuntimeError("the chunk writer is closed")
         if self._failed:
             raise RuntimeError("an earlier write failed; the chunk writer refuses more volumes")
         self._settle(wait=False)
-        expected = self._shape[1:]
-        if len(planes) != self._shape[0] or any(
-            p.shape != expected or p.dtype != self._dtype for p in planes
-        ):
-            raise ValueError(
-                f"expected {self._shape[0]} planes of {expected} {self._dtype}, got "
-                f"{[(p.shape, str(p.dtype)) for p in planes]}"
-            )
+        check_planes(planes, self._shape, self._dtype)
         rows = frame_rows(frames, self._shape[0])
-        nbytes = self._shape[0] * int(np.prod(expected)) * self._dtype.itemsize
+        nbytes = int(np.prod(self._shape)) * self._dtype.itemsize
+        if self.volumes_in_flight and self._chunk_is_done():
+            self.finish_volumes()  # the next volume goes into a new chunk file
         if self._file is None:
             need = self._per_chunk * nbytes
             require_room(self._chunks_dir, need, f"chunk {self.chunks_completed}")
@@ -214,25 +200,58 @@ class ChunkWriter:
             self._index.collect()
             if self._file is None:
                 self._open_chunk()
-            self._append(planes, rows)
-        self._in_chunk += 1
-        self._volumes_written += 1
+            write = self._prepare(planes, rows)
+            landed = 0
+            if self._in_flight is not None and write is not None:
+                landed = self._in_flight.wait()  # the volume before: whole on the disk
+                self._in_flight.start(write)
+        self._in_chunk, self._volumes_written = self._in_chunk + 1, self._volumes_written + 1
         self._bytes_written += nbytes
-        if self._in_chunk == self._per_chunk or self._chunk_is_old():
+        if self.volumes_in_flight == 0:
+            self._volume_landed()
+        elif landed:
+            self._mark_volume_finished(self._in_chunk - 1)
+
+    def finish_volumes(self) -> None:
+        """Wait for the volume in flight, if any, and count it in its file (or complete the
+        chunk it fills): afterwards the caller may reuse every plane handed in."""
+        if self._in_flight is None or not self._in_flight.pending:
+            return
+        with self._failing("writing a volume"):
+            self._in_flight.wait()
+        self._volume_landed()
+
+    @property
+    def volumes_in_flight(self) -> int:
+        """Volumes handed in whose planes are still being read (0 or 1)."""
+        return int(self._in_flight is not None and self._in_flight.pending)
+
+    @property
+    def write_seconds(self) -> float:
+        """Time spent writing (compressing) image data, volumes in flight not yet counted."""
+        landed = 0.0 if self._in_flight is None else self._in_flight.write_s
+        return landed + self._compress_s
+
+    def _volume_landed(self) -> None:
+        """The newest volume is whole on the disk: complete its chunk, or count it in the file."""
+        if self._chunk_is_done():
             self._complete_chunk()
         else:
-            self._mark_volume_finished()
+            self._mark_volume_finished(self._in_chunk)
 
-    def _mark_volume_finished(self) -> None:
-        """The open chunk's file describes every volume written so far (``salvage.py``)."""
+    def _chunk_is_done(self) -> bool:
+        """Full, or its first volume is ``chunk_seconds`` old."""
+        limit = self._chunk_seconds
+        old = limit is not None and time.monotonic() - self._chunk_opened >= limit
+        return self._in_chunk == self._per_chunk or old
+
+    def _mark_volume_finished(self, count: int) -> None:
+        """The open chunk's file describes its first ``count`` volumes, every one whole on the
+        disk (``salvage.py``); a volume still in flight is beyond that count."""
         assert self._file is not None
         with self._failing("writing a volume"):
-            self._file.attrs["volumes"] = self._in_chunk
+            self._file.attrs["volumes"] = count
             self._file.flush()
-
-    def _chunk_is_old(self) -> bool:
-        limit = self._chunk_seconds
-        return limit is not None and time.monotonic() - self._chunk_opened >= limit
 
     def close(self) -> None:
         """Complete the last chunk with the volumes it holds. Safe to call twice.
@@ -244,6 +263,8 @@ class ChunkWriter:
             return
         self._closed = True
         try:
+            if not self._failed:
+                self.finish_volumes()
             self._settle(wait=True)
             if self._file is not None and not self._failed:
                 self._complete_chunk()
@@ -253,6 +274,8 @@ class ChunkWriter:
             self._index.close()  # after a failure: a rewrite in flight still completes
             if self._compressor is not None:
                 self._compressor.close()
+            if self._in_flight is not None:
+                self._in_flight.close()  # a write in flight ends before its file is closed
             if self._planes_out is not None:
                 self._planes_out.close()
             if self._behind is not None:
@@ -273,19 +296,13 @@ class ChunkWriter:
     def __enter__(self) -> ChunkWriter:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def _open_chunk(self) -> None:
         in_flight = self._behind is not None and self._behind.in_flight
         index = self.chunks_completed + int(in_flight)
         partial = partial_path(self._chunks_dir / chunk_file_name(index))
-        planes, height, width = self._shape
         compressor = self._compressor
         options = compressor.dataset_options() if compressor else preallocated_dataset_options()
         chunk = h5py.File(partial, "w", **({} if compressor else aligned_file_options()))
@@ -293,21 +310,8 @@ class ChunkWriter:
             chunk.attrs.update(self._run_attrs)
             chunk.attrs["chunk_index"] = index
             chunk.attrs["first_volume"] = self._volumes_written
-            self._data = chunk.create_dataset(
-                DATA,
-                shape=(0, *self._shape),
-                maxshape=(None, *self._shape),
-                dtype=self._dtype,
-                chunks=(1, 1, height, width),
-                fillvalue=0,  # what an unwritten (gap) plane reads as
-                **options,
-            )
-            self._frames = chunk.create_dataset(
-                FRAMES,
-                shape=(0,),
-                maxshape=(None,),
-                dtype=FRAMES_DTYPE,
-                chunks=(min(planes * self._per_chunk, _FRAMES_ROWS_PER_HDF5_CHUNK),),
+            self._data, self._frames = create_datasets(
+                chunk, self._shape, self._dtype, self._per_chunk, options
             )
             if self._waveforms:
                 write_tree(chunk.create_group(WAVEFORMS), self._waveforms)
@@ -320,22 +324,29 @@ class ChunkWriter:
         self._chunk_opened = time.monotonic()
         _log.debug("opened %s", partial)
 
-    def _append(self, volume: Sequence[np.ndarray], rows: np.ndarray) -> None:
+    def _prepare(
+        self, volume: Sequence[np.ndarray], rows: np.ndarray
+    ) -> Callable[[], None] | None:
+        """The volume's HDF5 part: its space and its rows of the per-plane table. Compressed
+        planes are written here; uncompressed ones are returned as the write still to do."""
         assert self._file is not None and self._data is not None and self._frames is not None
         index = self._in_chunk
         planes = self._shape[0]
         self._data.resize(index + 1, axis=0)
+        self._frames.resize((index + 1) * planes, axis=0)
+        self._frames.write_direct(rows, dest_sel=np.s_[index * planes : (index + 1) * planes])
         present = rows["present"]
         # A gap's HDF5 chunk stays unwritten and reads as zeros.
         written = [plane for plane in range(planes) if present[plane]]
         images = [np.ascontiguousarray(volume[plane]) for plane in written]  # views if they can
         if self._planes_out is not None:
-            self._planes_out.write(self._data, index, written, images)
-        else:
-            assert self._compressor is not None
-            self._compressor.write_planes(self._data, index, written, images)
-        self._frames.resize((index + 1) * planes, axis=0)
-        self._frames.write_direct(rows, dest_sel=np.s_[index * planes : (index + 1) * planes])
+            runs = self._planes_out.prepare(self._data, index, written, images)
+            return functools.partial(self._planes_out.write_prepared, runs)
+        assert self._compressor is not None
+        started = time.perf_counter()
+        self._compressor.write_planes(self._data, index, written, images)
+        self._compress_s += time.perf_counter() - started
+        return None
 
     def _complete_chunk(self) -> None:
         assert self._file is not None and self._partial is not None

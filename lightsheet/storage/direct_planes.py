@@ -71,7 +71,7 @@ def preallocated_dataset_options() -> dict[str, Any]:
     return {"dcpl": dcpl, "fill_time": "never"}
 
 
-class _Place(NamedTuple):
+class PlacedPlane(NamedTuple):
     """One plane's write: where its bytes are in memory, where they go in the file."""
 
     address: int
@@ -136,18 +136,36 @@ class UncompressedPlanes:
         """Write each of ``images`` (C-contiguous, the chunk's exact bytes) as ``dataset``'s
         chunk (volume, plane), already allocated. Planes whose chunks lie end to end go to the
         disk in one ``pwritev``: the kernel splits it into requests the disk takes together."""
+        self.write_prepared(self.prepare(dataset, volume, planes, images))
+
+    def prepare(
+        self,
+        dataset: h5py.Dataset,
+        volume: int,
+        planes: Sequence[int],
+        images: Sequence[np.ndarray],
+    ) -> list[list[PlacedPlane]]:
+        """``write``'s HDF5 part: where each plane goes, in runs of end-to-end planes. The rest,
+        ``write_prepared``, calls no HDF5, so it may run on another thread meanwhile."""
         if self._fd < 0:
             raise RuntimeError("no chunk file is open for planes")
         places = [self._place(dataset, (volume, plane, 0, 0), image)
                   for plane, image in zip(planes, images, strict=True)]  # fmt: skip
-        for run in _end_to_end(places):
+        return list(_end_to_end(places))
+
+    def write_prepared(self, runs: list[list[PlacedPlane]]) -> None:
+        """Write the runs ``prepare`` made, into the file still open; reads the images until it
+        returns."""
+        for run in runs:
             if all(place.aligned for place in run) and self._write_direct(run):
                 self._direct_planes += len(run)
             else:
                 self._write_cached(run)
                 self._cached_planes += len(run)
 
-    def _place(self, dataset: h5py.Dataset, coord: tuple[int, ...], image: np.ndarray) -> _Place:
+    def _place(
+        self, dataset: h5py.Dataset, coord: tuple[int, ...], image: np.ndarray
+    ) -> PlacedPlane:
         info = dataset.id.get_chunk_info_by_coord(coord)
         if info.byte_offset is None or info.size != image.nbytes:
             raise RuntimeError(
@@ -155,9 +173,9 @@ class UncompressedPlanes:
                 f"plane (offset {info.byte_offset}, size {info.size})"
             )
         address = image.__array_interface__["data"][0]
-        return _Place(address, int(info.byte_offset), image.data.cast("B"))
+        return PlacedPlane(address, int(info.byte_offset), image.data.cast("B"))
 
-    def _write_direct(self, run: list[_Place]) -> bool:
+    def _write_direct(self, run: list[PlacedPlane]) -> bool:
         """Write ``run`` directly; False when this file has no direct I/O, or the filesystem
         turned down its alignment (then no later plane of the file is tried directly)."""
         if self._direct_fd is None:
@@ -173,7 +191,7 @@ class UncompressedPlanes:
             return False
         return True
 
-    def _write_cached(self, run: list[_Place]) -> None:
+    def _write_cached(self, run: list[PlacedPlane]) -> None:
         """Through the page cache: a share of ``run`` on each copier, all finished on return
         (the first error raised once none still reads the caller's planes)."""
         shares = _shares(run, self._count)
@@ -186,7 +204,7 @@ class UncompressedPlanes:
         for future in futures:
             future.result()
 
-    def _write_share(self, share: list[_Place]) -> None:
+    def _write_share(self, share: list[PlacedPlane]) -> None:
         _write_run(self._fd, share)
         start_writeback(self._fd)
 
@@ -211,10 +229,10 @@ class UncompressedPlanes:
             os.close(fd)
 
 
-def _end_to_end(places: list[_Place]) -> Iterator[list[_Place]]:
+def _end_to_end(places: list[PlacedPlane]) -> Iterator[list[PlacedPlane]]:
     """The planes in runs whose chunks follow each other in the file, at most ``_IOV_MAX``
     planes a run."""
-    run: list[_Place] = []
+    run: list[PlacedPlane] = []
     for place in places:
         if run:
             last = run[-1]
@@ -226,14 +244,14 @@ def _end_to_end(places: list[_Place]) -> Iterator[list[_Place]]:
         yield run
 
 
-def _shares(run: list[_Place], parts: int) -> list[list[_Place]]:
+def _shares(run: list[PlacedPlane], parts: int) -> list[list[PlacedPlane]]:
     """``run`` cut into at most ``parts`` runs of nearly equal plane counts, in order."""
     parts = max(1, min(parts, len(run)))
     bounds = [len(run) * k // parts for k in range(parts + 1)]
     return [run[a:b] for a, b in itertools.pairwise(bounds)]
 
 
-def _write_run(fd: int, run: list[_Place]) -> None:
+def _write_run(fd: int, run: list[PlacedPlane]) -> None:
     """``pwritev`` a run of end-to-end planes until every byte is written: a write may be short
     (a signal, a full disk's last blocks), and the next call either writes the rest or raises
     why it cannot."""

@@ -154,6 +154,16 @@ def pump(worker: Any, ring: Ring, steps: int = 200) -> None:
         worker.step()
 
 
+def pump_saver(worker: Any, ring: Ring, steps: int = 200) -> None:
+    """``pump`` for the saver, until every volume slot is back: it holds a slot until the write
+    of its volume has landed, and gives it back by its next step when no volume waits."""
+    for _ in range(steps):
+        counters = ring.counters()
+        if counters.committed == counters.released:
+            return
+        worker.step()
+
+
 def outbox(worker: Any) -> list[Reply | Notice]:
     items = []
     while True:

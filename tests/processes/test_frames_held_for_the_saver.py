@@ -30,6 +30,7 @@ from .harness import (
     frame_of,
     plan,
     pump,
+    pump_saver,
     saver_in_process,
 )
 
@@ -85,7 +86,7 @@ def test_the_saver_writes_each_plane_from_the_frame_slot_it_arrived_in(tmp_path)
             rings.frame(1, frame_id)
         rings.end(1, last_frame_id=11)
         pump(worker, rings.frames)
-        pump(writer, rings.volumes)
+        pump_saver(writer, rings.volumes)
         worker.step()
         assert rings.frames.counters().released == rings.frames.counters().read
     volumes = saved(folder)
@@ -110,10 +111,10 @@ def test_a_frame_is_held_only_while_two_volumes_of_slots_stay_free_for_the_camer
         for frame_id in range(frames):
             rings.frame(1, frame_id)  # asserts that the camera found a free slot
             worker.step()
-            pump(writer, rings.volumes)
+            pump_saver(writer, rings.volumes)
         rings.end(1, last_frame_id=frames - 1)
         pump(worker, rings.frames)
-        pump(writer, rings.volumes)
+        pump_saver(writer, rings.volumes)
         copied = rings.status.section(DispatcherStatus).copied
     assert copied == copied_share * frames
     volumes = saved(folder)

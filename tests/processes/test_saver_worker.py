@@ -17,7 +17,7 @@ from lightsheet.runtime.commands import Notice
 from lightsheet.storage.run_reader import open_run
 
 from ..waiting import wait_until
-from .harness import HEIGHT, PLANES, WIDTH, Rings, outbox, plan, pump, saver_in_process
+from .harness import HEIGHT, PLANES, WIDTH, Rings, outbox, plan, pump_saver, saver_in_process
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def test_a_run_is_written_and_reported_with_the_counts_of_its_end_marker(rings, 
         worker.on_settings(SaverState(plan(1, folder)))
         written = [hand_on(rings, 1, v) for v in range(3)]
         hand_on_end(rings, 1, acquired=12, dropped=1, missing=1)
-        pump(worker, rings.volumes)
+        pump_saver(worker, rings.volumes)
         (report,) = notices(worker)
     finally:
         worker.teardown()
@@ -94,12 +94,12 @@ def test_a_run_replaced_before_its_end_is_closed_and_reported_as_cut_off(rings, 
     try:
         worker.on_settings(SaverState(plan(1, first)))
         hand_on(rings, 1, 0)
-        pump(worker, rings.volumes)
+        pump_saver(worker, rings.volumes)
         worker.on_settings(SaverState(plan(2, second)))
         hand_on(rings, 1, 1)  # late: run 1 is closed, this must not land in run 2's files
         hand_on(rings, 2, 0)
         hand_on_end(rings, 2, acquired=4, dropped=0, missing=0)
-        pump(worker, rings.volumes)
+        pump_saver(worker, rings.volumes)
         reports = notices(worker)
     finally:
         worker.teardown()
@@ -144,7 +144,7 @@ def test_the_share_of_time_spent_writing_is_published_and_a_busy_second_logged_o
     try:
         worker.on_settings(SaverState(plan(1, folder)))
         hand_on(rings, 1, 0)
-        pump(worker, rings.volumes)
+        pump_saver(worker, rings.volumes)
         wait_until(a_second_was_measured, 10, "two one-second windows")
         busy = status.busy
     finally:
@@ -153,3 +153,32 @@ def test_the_share_of_time_spent_writing_is_published_and_a_busy_second_logged_o
     warned = [r.getMessage() for r in caplog.records if "spent writing" in r.getMessage()]
     assert len(warned) == 1
     assert warned[0].startswith("run 1:") and "the sink is near its limit" in warned[0]
+
+
+def test_a_volume_slot_goes_back_only_once_its_write_has_landed(rings, tmp_path):
+    """The saver writes a volume on a thread while it takes the next: the slot it writes from
+    stays held (the dispatcher would give its frames back to the camera) until that write has
+    landed, and the slots go back in the order they were read."""
+    folder = tmp_path / "run1"
+    (folder / "chunks").mkdir(parents=True)
+    worker = saver(rings, tmp_path)
+    try:
+        worker.on_settings(SaverState(plan(1, folder)))
+        written = [hand_on(rings, 1, v) for v in range(2)]
+        worker.step()  # volume 0 taken, its write started
+        assert rings.volumes.counters().released == 0
+        worker.step()  # volume 1 taken: volume 0 has landed first
+        assert rings.volumes.counters().released == 1
+        worker.step()  # nothing waits: volume 1 lands and goes back
+        assert rings.volumes.counters().released == 2
+        hand_on_end(rings, 1, acquired=8, dropped=0, missing=0)
+        pump_saver(worker, rings.volumes)
+        (report,) = notices(worker)
+    finally:
+        worker.teardown()
+    assert (report.ended, report.volumes_saved) == (True, 2)
+    data = open_run(folder)
+    try:
+        np.testing.assert_array_equal(data[...], np.stack(written))
+    finally:
+        data.file.close()

@@ -201,16 +201,16 @@ class ChunkWriter:
             if self._file is None:
                 self._open_chunk()
             write = self._prepare(planes, rows)
-            landed = 0
             if self._in_flight is not None and write is not None:
-                landed = self._in_flight.wait()  # the volume before: whole on the disk
+                # The file's metadata is written only between two direct writes: on ext4 a
+                # write to the file waits for the inode lock a direct write holds.
+                if self._in_flight.wait():  # the volume before: whole on the disk
+                    self._mark_volume_finished(self._in_chunk)
                 self._in_flight.start(write)
         self._in_chunk, self._volumes_written = self._in_chunk + 1, self._volumes_written + 1
         self._bytes_written += nbytes
         if self.volumes_in_flight == 0:
             self._volume_landed()
-        elif landed:
-            self._mark_volume_finished(self._in_chunk - 1)
 
     def finish_volumes(self) -> None:
         """Wait for the volume in flight, if any, and count it in its file (or complete the

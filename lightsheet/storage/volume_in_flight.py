@@ -4,7 +4,13 @@ Why: at the disk's edge the saver was writing 90 % of the time, and per volume i
 1.5 ms outside its ``pwritev`` (HDF5: the datasets resized, the per-plane table written, the
 volume counted and the file's metadata flushed) while the disk had nothing to do: about 4 % of
 a volume's time at 265 frames/s. With the data write of volume N on this thread, the writer
-prepares volume N + 1 meanwhile, and starts its write the moment N's has landed.
+prepares volume N + 1 meanwhile (its space, its rows of the table, where its planes go), and
+once N's write has landed counts N in the file and starts N + 1's. Only the count (and the
+metadata flush with it) waits between the two: on ext4 a direct write that extends the file
+holds the file's inode lock, and a write of HDF5 metadata into the file during it waited for it
+(a first version that counted N during N + 1's write gained nothing). Chunk writer alone on this
+VM's disk, 150 volumes of 84 MB from 2 MiB pages, alternating (``/tmp`` probe): between one
+write's end and the next's start 0.74-0.87 ms at the median, against 1.39-1.43 ms.
 
 The rule that keeps the data safe: the planes are read from the caller's memory (the camera's
 frame slots) until ``wait`` returns, so the caller must hold that memory until then; the chunk

@@ -287,7 +287,7 @@ def run_acquisition(
 def _saver_section(report: RunClosed) -> dict[str, float]:
     """What the saver wrote and how long it spent writing: the sink's speed in this run, which
     says whether the sink (writing most of the run) or something else limited it."""
-    section = {"bytes_written": report.bytes_written, "write_s": round(report.write_s, 3)}
+    section = {"bytes_written": report.bytes_written, "write_s": round(report.write_s, 6)}
     if report.write_s > 0:
         section["write_gbps"] = round(report.bytes_written / report.write_s / 1e9, 3)
     return section

@@ -265,6 +265,7 @@ def summary_as_dict(summary: RunSummary) -> dict[str, Any]:
         "partial_files": summary.partial_files,
         "unindexed_chunks": summary.unindexed_chunks,
         "total_bytes": summary.total_bytes,
+        "saver": summary.metadata.get("saver"),
         "problems": summary.problems,
     }
 
@@ -283,6 +284,19 @@ def _count(value: int | None) -> str:
 
 def _describe_gap(gap: FrameGap) -> str:
     return f"volume {gap.volume} plane {gap.plane} ({gap.frames} frame{'s' * (gap.frames != 1)})"
+
+
+def _describe_writing(saver: Any, duration_s: float | None) -> str | None:
+    """How fast the disk took the run's data, as the saver timed its writes (metadata.json
+    ``saver``); None for a run recorded without it."""
+    if not isinstance(saver, dict) or not saver.get("write_s"):
+        return None
+    written = _human_bytes(int(saver.get("bytes_written", 0)))
+    text = (f"{written} in {saver['write_s']:.1f} s of writing: "
+            f"{saver.get('write_gbps', 0):.2f} GB/s, the disk's speed in this run")  # fmt: skip
+    if duration_s:
+        text += f" ({100 * saver['write_s'] / duration_s:.0f} % of the run spent writing)"
+    return text
 
 
 def format_summary(summary: RunSummary) -> str:
@@ -319,6 +333,9 @@ def format_summary(summary: RunSummary) -> str:
             f"{_human_bytes(summary.total_bytes)} on disk",
         ),
     ]
+    writing = _describe_writing(summary.metadata.get("saver"), summary.duration_s)
+    if writing is not None:
+        rows.append(("writing", writing))
     width = max(len(label) for label, _ in rows)
     lines = [f"{label + ':':<{width + 1}} {value}" for label, value in rows]
     lines += [f"warning: {problem}" for problem in summary.problems]

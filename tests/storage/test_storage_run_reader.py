@@ -16,6 +16,7 @@ from lightsheet.storage import (
     summarize_run,
     write_metadata,
 )
+from lightsheet.storage.run_reader import summary_as_dict
 
 SHAPE = (5, 16, 16)
 
@@ -77,7 +78,21 @@ def test_summary_of_a_finished_run_with_gaps(tmp_path):
     assert "37 acquired, 7 dropped, 4 missing" in text
     assert "volume 1 plane 4 (3 frames), volume 5 plane 3 (1 frame)" in text
     assert "2 chunk file(s), 0 unfinished" in text
+    assert "writing:" not in text  # recorded without the saver's timing: nothing is made up
     assert "warning" not in text
+
+
+def test_summary_says_how_fast_the_disk_took_the_run(tmp_path):
+    finished_run(tmp_path, gaps={})
+    metadata = summarize_run(tmp_path).metadata
+    saver = {"bytes_written": 2_000_000_000, "write_s": 0.8, "write_gbps": 2.5}
+    write_metadata(tmp_path, {**metadata, "saver": saver})
+    summary = summarize_run(tmp_path)
+    text = format_summary(summary)
+    line = "writing:       1.9 GiB in 0.8 s of writing: 2.50 GB/s, the disk's speed in this run"
+    assert line in text
+    assert "(1 % of the run spent writing)" in text  # 0.8 s of a 90.5 s run
+    assert summary_as_dict(summary)["saver"] == saver
 
 
 def test_summary_flags_an_interrupted_run(tmp_path):

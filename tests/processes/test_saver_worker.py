@@ -62,12 +62,26 @@ def notices(worker: SaverWorker) -> list[RunClosed]:
     return [item.message for item in outbox(worker) if isinstance(item, Notice)]
 
 
-def test_a_run_is_written_and_reported_with_the_counts_of_its_end_marker(rings, tmp_path):
+def saver_with_run(rings: Rings, tmp_path: Path) -> tuple[SaverWorker, Path]:
+    """A saver with run 1 open, writing into ``tmp_path / "run1"``."""
     folder = tmp_path / "run1"
     (folder / "chunks").mkdir(parents=True)
     worker = saver(rings, tmp_path)
+    worker.on_settings(SaverState(plan(1, folder)))
+    return worker, folder
+
+
+def assert_saved(folder: Path, written: list[np.ndarray]) -> None:
+    data = open_run(folder)
     try:
-        worker.on_settings(SaverState(plan(1, folder)))
+        np.testing.assert_array_equal(data[...], np.stack(written))
+    finally:
+        data.file.close()
+
+
+def test_a_run_is_written_and_reported_with_the_counts_of_its_end_marker(rings, tmp_path):
+    worker, folder = saver_with_run(rings, tmp_path)
+    try:
         written = [hand_on(rings, 1, v) for v in range(3)]
         hand_on_end(rings, 1, acquired=12, dropped=1, missing=1)
         pump_saver(worker, rings.volumes)
@@ -79,11 +93,7 @@ def test_a_run_is_written_and_reported_with_the_counts_of_its_end_marker(rings, 
         bytes_written=3 * PLANES * HEIGHT * WIDTH * 2, write_s=report.write_s,
     )  # fmt: skip
     assert 0 < report.write_s < 60  # the time spent writing: the sink's speed in the run
-    data = open_run(folder)
-    try:
-        np.testing.assert_array_equal(data[...], np.stack(written))
-    finally:
-        data.file.close()
+    assert_saved(folder, written)
 
 
 def test_a_run_replaced_before_its_end_is_closed_and_reported_as_cut_off(rings, tmp_path):
@@ -129,9 +139,7 @@ def test_the_share_of_time_spent_writing_is_published_and_a_busy_second_logged_o
     """``busy`` says whether the sink is the limit; at the threshold the log says so, once a run
     (here every second counts as busy, so the second window must not log again)."""
     monkeypatch.setattr(saver_module, "BUSY_WARNING", 0.0)
-    folder = tmp_path / "run1"
-    (folder / "chunks").mkdir(parents=True)
-    worker = saver(rings, tmp_path)
+    worker, _ = saver_with_run(rings, tmp_path)
     status = rings.status.section(SaverStatus)
     windows = []
 
@@ -142,7 +150,6 @@ def test_the_share_of_time_spent_writing_is_published_and_a_busy_second_logged_o
         return len(windows) >= 2
 
     try:
-        worker.on_settings(SaverState(plan(1, folder)))
         hand_on(rings, 1, 0)
         pump_saver(worker, rings.volumes)
         wait_until(a_second_was_measured, 10, "two one-second windows")
@@ -159,11 +166,8 @@ def test_a_volume_slot_goes_back_only_once_its_write_has_landed(rings, tmp_path)
     """The saver writes a volume on a thread while it takes the next: the slot it writes from
     stays held (the dispatcher would give its frames back to the camera) until that write has
     landed, and the slots go back in the order they were read."""
-    folder = tmp_path / "run1"
-    (folder / "chunks").mkdir(parents=True)
-    worker = saver(rings, tmp_path)
+    worker, folder = saver_with_run(rings, tmp_path)
     try:
-        worker.on_settings(SaverState(plan(1, folder)))
         written = [hand_on(rings, 1, v) for v in range(2)]
         worker.step()  # volume 0 taken, its write started
         assert rings.volumes.counters().released == 0
@@ -177,8 +181,4 @@ def test_a_volume_slot_goes_back_only_once_its_write_has_landed(rings, tmp_path)
     finally:
         worker.teardown()
     assert (report.ended, report.volumes_saved) == (True, 2)
-    data = open_run(folder)
-    try:
-        np.testing.assert_array_equal(data[...], np.stack(written))
-    finally:
-        data.file.close()
+    assert_saved(folder, written)

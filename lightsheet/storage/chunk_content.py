@@ -156,8 +156,9 @@ def create_datasets(
     chunk: h5py.File, shape: tuple[int, int, int], dtype: np.dtype, per_chunk: int,
     options: Mapping[str, Any],
 ) -> tuple[h5py.Dataset, h5py.Dataset]:  # fmt: skip
-    """A chunk file's image data (one HDF5 chunk per plane, grown a volume at a time, a plane
-    never written reads as zeros) and its per-plane table, both empty."""
+    """A chunk file's image data (one HDF5 chunk per plane, grown a volume at a time, which a
+    contiguous dataset could not be; a plane never written reads as zeros) and its per-plane
+    table, both empty."""
     planes, height, width = shape
     data = chunk.create_dataset(
         DATA,

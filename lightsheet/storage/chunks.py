@@ -153,7 +153,7 @@ class ChunkWriter:
 
     @property
     def bytes_written(self) -> int:
-        """Image bytes handed to HDF5, before compression."""
+        """Image bytes of the planes written (a gap's plane is not), before compression."""
         return self._bytes_written
 
     @property
@@ -208,7 +208,7 @@ class ChunkWriter:
                     self._mark_volume_finished(self._in_chunk)
                 self._in_flight.start(write)
         self._in_chunk, self._volumes_written = self._in_chunk + 1, self._volumes_written + 1
-        self._bytes_written += nbytes
+        self._bytes_written += nbytes // self._shape[0] * int(rows["present"].sum())
         if self.volumes_in_flight == 0:
             self._volume_landed()
 

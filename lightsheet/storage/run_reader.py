@@ -286,14 +286,17 @@ def _describe_gap(gap: FrameGap) -> str:
     return f"volume {gap.volume} plane {gap.plane} ({gap.frames} frame{'s' * (gap.frames != 1)})"
 
 
-def _describe_writing(saver: Any, duration_s: float | None) -> str | None:
+def _describe_writing(saver: Any, duration_s: float | None, compressed: bool) -> str | None:
     """How fast the disk took the run's data, as the saver timed its writes (metadata.json
-    ``saver``); None for a run recorded without it."""
+    ``saver``; compressed, the time includes compressing); None for a run recorded without it."""
     if not isinstance(saver, dict) or not saver.get("write_s"):
         return None
     written = _human_bytes(int(saver.get("bytes_written", 0)))
-    text = (f"{written} in {saver['write_s']:.1f} s of writing: "
-            f"{saver.get('write_gbps', 0):.2f} GB/s, the disk's speed in this run")  # fmt: skip
+    speed = f"{saver.get('write_gbps', 0):.2f} GB/s"
+    text = f"{written} in {saver['write_s']:.1f} s of writing: " + (
+        f"{speed} of pixels, compressing and writing" if compressed
+        else f"{speed}, the disk's speed in this run"
+    )  # fmt: skip
     if duration_s:
         text += f" ({100 * saver['write_s'] / duration_s:.0f} % of the run spent writing)"
     return text
@@ -333,7 +336,9 @@ def format_summary(summary: RunSummary) -> str:
             f"{_human_bytes(summary.total_bytes)} on disk",
         ),
     ]
-    writing = _describe_writing(summary.metadata.get("saver"), summary.duration_s)
+    writing = _describe_writing(
+        summary.metadata.get("saver"), summary.duration_s, bool(summary.compression)
+    )
     if writing is not None:
         rows.append(("writing", writing))
     width = max(len(label) for label, _ in rows)

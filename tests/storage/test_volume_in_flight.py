@@ -90,3 +90,12 @@ def test_a_failed_write_in_flight_is_raised_by_the_next_call_and_nothing_is_read
         in_flight.wait()
     assert not in_flight.pending
     in_flight.close()
+
+
+def test_the_bytes_written_are_those_of_the_planes_that_arrived(tmp_path):
+    """bytes / writing time is the sink's speed: a gap's plane, never written, is not counted."""
+    with ChunkWriter(tmp_path / "run", SHAPE, np.uint16, 8) as writer:
+        writer.start_planes(list(volume(0)), frames(0, missing=(1, 3)))
+        writer.start_planes(list(volume(1)), frames(1))
+    plane_bytes = SHAPE[1] * SHAPE[2] * 2
+    assert writer.bytes_written == (SHAPE[0] - 2 + SHAPE[0]) * plane_bytes

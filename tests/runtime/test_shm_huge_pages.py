@@ -31,13 +31,14 @@ def _vm_flags(name: str) -> set[str]:
 
 
 def _shm_huge_option() -> str:
-    """/dev/shm's ``huge=`` mount option ("never" when not given)."""
-    for line in Path("/proc/mounts").read_text().splitlines():
-        parts = line.split()
-        if len(parts) >= 4 and parts[1] == "/dev/shm":
-            options = dict(o.split("=", 1) for o in parts[3].split(",") if "=" in o)
-            return options.get("huge", "never")
-    pytest.skip("no /dev/shm mount")
+    """/dev/shm's ``huge=`` mount option ("never" when not given). Where mounts are stacked on
+    /dev/shm (a container's, then the host's remount), the last one listed is the one in use."""
+    mounts = [line.split() for line in Path("/proc/mounts").read_text().splitlines()]
+    shm = [parts for parts in mounts if len(parts) >= 4 and parts[1] == "/dev/shm"]
+    if not shm:
+        pytest.skip("no /dev/shm mount")
+    options = dict(o.split("=", 1) for o in shm[-1][3].split(",") if "=" in o)
+    return options.get("huge", "never")
 
 
 @pytest.mark.skipif(not THP.is_dir(), reason="kernel without transparent huge pages")

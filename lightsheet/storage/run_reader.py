@@ -337,8 +337,9 @@ def format_summary(summary: RunSummary) -> str:
         ),
     ]
     writing = _describe_writing(
-        summary.metadata.get("saver"), summary.duration_s, bool(summary.compression)
-    )
+        summary.metadata.get("saver"), summary.duration_s,
+        summary.compression not in (None, "", "none"),
+    )  # fmt: skip
     if writing is not None:
         rows.append(("writing", writing))
     width = max(len(label) for label, _ in rows)

@@ -104,9 +104,7 @@ class SaverWorker(Worker):
             # No volume waiting: the saver is ahead of the disk, and the one in flight lands and
             # gives its slot back now (its frames go back to the camera as soon as written).
             self._land()
-            self._update_rate(0)
-            return
-        if slot is None:
+        elif slot is None:
             slot = self._volumes.acquire_read(READ_TIMEOUT_S)
         if slot is None:
             self._update_rate(0)

@@ -145,21 +145,14 @@ def saver_in_process(rings: Rings, tmp_path: Path, with_frames: bool = True) -> 
     return worker
 
 
-def pump(worker: Any, ring: Ring, steps: int = 200) -> None:
-    """Run the worker's loop body until everything committed to ``ring`` was taken."""
+def pump(worker: Any, ring: Ring, steps: int = 200, until_released: bool = False) -> None:
+    """Run the worker's loop body until everything committed to ``ring`` was taken, or with
+    ``until_released`` given back: the saver holds a slot until its volume's write has landed,
+    and gives it back by its next step when no volume waits."""
     for _ in range(steps):
         counters = ring.counters()
-        if counters.committed == counters.read:
-            return
-        worker.step()
-
-
-def pump_saver(worker: Any, ring: Ring, steps: int = 200) -> None:
-    """``pump`` for the saver, until every volume slot is back: it holds a slot until the write
-    of its volume has landed, and gives it back by its next step when no volume waits."""
-    for _ in range(steps):
-        counters = ring.counters()
-        if counters.committed == counters.released:
+        done = counters.released if until_released else counters.read
+        if counters.committed == done:
             return
         worker.step()
 

@@ -30,7 +30,6 @@ from .harness import (
     frame_of,
     plan,
     pump,
-    pump_saver,
     saver_in_process,
 )
 
@@ -86,7 +85,7 @@ def test_the_saver_writes_each_plane_from_the_frame_slot_it_arrived_in(tmp_path)
             rings.frame(1, frame_id)
         rings.end(1, last_frame_id=11)
         pump(worker, rings.frames)
-        pump_saver(writer, rings.volumes)
+        pump(writer, rings.volumes, until_released=True)
         worker.step()
         assert rings.frames.counters().released == rings.frames.counters().read
     volumes = saved(folder)
@@ -111,10 +110,10 @@ def test_a_frame_is_held_only_while_two_volumes_of_slots_stay_free_for_the_camer
         for frame_id in range(frames):
             rings.frame(1, frame_id)  # asserts that the camera found a free slot
             worker.step()
-            pump_saver(writer, rings.volumes)
+            pump(writer, rings.volumes, until_released=True)
         rings.end(1, last_frame_id=frames - 1)
         pump(worker, rings.frames)
-        pump_saver(writer, rings.volumes)
+        pump(writer, rings.volumes, until_released=True)
         copied = rings.status.section(DispatcherStatus).copied
     assert copied == copied_share * frames
     volumes = saved(folder)

@@ -17,7 +17,7 @@ from lightsheet.runtime.commands import Notice
 from lightsheet.storage.run_reader import open_run
 
 from ..waiting import wait_until
-from .harness import HEIGHT, PLANES, WIDTH, Rings, outbox, plan, pump_saver, saver_in_process
+from .harness import HEIGHT, PLANES, WIDTH, Rings, outbox, plan, pump, saver_in_process
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ def test_a_run_is_written_and_reported_with_the_counts_of_its_end_marker(rings, 
     try:
         written = [hand_on(rings, 1, v) for v in range(3)]
         hand_on_end(rings, 1, acquired=12, dropped=1, missing=1)
-        pump_saver(worker, rings.volumes)
+        pump(worker, rings.volumes, until_released=True)
         (report,) = notices(worker)
     finally:
         worker.teardown()
@@ -104,12 +104,12 @@ def test_a_run_replaced_before_its_end_is_closed_and_reported_as_cut_off(rings, 
     try:
         worker.on_settings(SaverState(plan(1, first)))
         hand_on(rings, 1, 0)
-        pump_saver(worker, rings.volumes)
+        pump(worker, rings.volumes, until_released=True)
         worker.on_settings(SaverState(plan(2, second)))
         hand_on(rings, 1, 1)  # late: run 1 is closed, this must not land in run 2's files
         hand_on(rings, 2, 0)
         hand_on_end(rings, 2, acquired=4, dropped=0, missing=0)
-        pump_saver(worker, rings.volumes)
+        pump(worker, rings.volumes, until_released=True)
         reports = notices(worker)
     finally:
         worker.teardown()
@@ -151,7 +151,7 @@ def test_the_share_of_time_spent_writing_is_published_and_a_busy_second_logged_o
 
     try:
         hand_on(rings, 1, 0)
-        pump_saver(worker, rings.volumes)
+        pump(worker, rings.volumes, until_released=True)
         wait_until(a_second_was_measured, 10, "two one-second windows")
         busy = status.busy
     finally:
@@ -176,7 +176,7 @@ def test_a_volume_slot_goes_back_only_once_its_write_has_landed(rings, tmp_path)
         worker.step()  # nothing waits: volume 1 lands and goes back
         assert rings.volumes.counters().released == 2
         hand_on_end(rings, 1, acquired=8, dropped=0, missing=0)
-        pump_saver(worker, rings.volumes)
+        pump(worker, rings.volumes, until_released=True)
         (report,) = notices(worker)
     finally:
         worker.teardown()

@@ -61,6 +61,7 @@ class RunOptions:
     profile_s: float = 0.0  # > 0: perf-profile every process this long during the run
     keep: bool = False  # keep metadata.json and logs after the run
     processing: dict[str, Any] | None = None  # the config's processing section (a live processor)
+    frame_ring_mb: float | None = None  # None: the config's default size
 
 
 @dataclass
@@ -270,7 +271,8 @@ def run_once(
 ) -> RateResult:
     """Acquire `seconds` worth of frames at `rate_fps` into a new folder under `parent`."""
     options = options or RunOptions()
-    config = bench_rig(rate_fps, options.compression, chunk_ram_mb=sink_chunk_mb(parent))
+    config = bench_rig(rate_fps, options.compression, frame_ring_mb=options.frame_ring_mb,
+                       chunk_ram_mb=sink_chunk_mb(parent))  # fmt: skip
     if options.processing is not None:
         config = config.updated(processing=options.processing)
     volumes = max(1, round(rate_fps * seconds / PLANES))

@@ -127,6 +127,11 @@ def ramp(folder: Path, rates: list[float], seconds: float, refine: int,
     return sorted(results, key=lambda r: r.requested_fps)
 
 
+def _options(args: argparse.Namespace, **chosen: Any) -> RunOptions:
+    """Every lightsheet run of the benchmark with the frame ring it was asked for."""
+    return RunOptions(frame_ring_mb=args.frame_ring_mb, **chosen)
+
+
 def best_of(results: list[RateResult]) -> RateResult | None:
     passing = [r for r in results if r.passed]
     return max(passing, key=lambda r: r.requested_fps) if passing else None
@@ -136,7 +141,7 @@ def measure_sink(sink: str, folder: Path, args: argparse.Namespace, copy_ms: flo
     """Raw write, both baselines, the ramp and a profiled run at the best rate, on one sink."""
     seconds = args.seconds
     print(f"\n== {sink}: {describe(folder)}", flush=True)
-    config = bench_rig(100.0, chunk_ram_mb=sink_chunk_mb(folder))
+    config = bench_rig(100.0, frame_ring_mb=args.frame_ring_mb, chunk_ram_mb=sink_chunk_mb(folder))
     chunk_bytes = int(config.saving.chunk_ram_mb * BYTES_PER_MB)
     plain = raw_as_the_pipeline_writes(folder, FRAME_SHAPE, seconds, chunk_bytes)
     files = f", {plain['files']} files deleted as it went" if plain["files"] > 1 else ""
@@ -158,7 +163,7 @@ def measure_sink(sink: str, folder: Path, args: argparse.Namespace, copy_ms: flo
     print(f"sashimi-style pipeline, free-running camera, zero drops: {sashimi['gbps']:.3f} GB/s "
           f"({sashimi['fps']:g} frames/s{floor}; queues of {slots[0]} frames, {slots[1]} "
           "volumes)", flush=True)  # fmt: skip
-    results = ramp(folder, args.rates, seconds, args.refine, RunOptions(), sink)
+    results = ramp(folder, args.rates, seconds, args.refine, _options(args), sink)
     raw["after_gbps"] = _raw_again(folder, raw, seconds, chunk_bytes)
     best = best_of(results)
     profiled = None
@@ -166,7 +171,7 @@ def measure_sink(sink: str, folder: Path, args: argparse.Namespace, copy_ms: flo
         print(f"profiling every process at {best.requested_fps:g} frames/s ...", flush=True)
         seconds_profiled = max(seconds, PROFILE_S + 4.0)
         profiled = run_pipeline(folder, best.requested_fps, seconds_profiled,
-                                RunOptions(profile_s=PROFILE_S))  # fmt: skip
+                                _options(args, profile_s=PROFILE_S))  # fmt: skip
         profiled.sink = sink
         for name, profile in profiled.profile.items():
             total = profiled.cpu_ms.get(name, {}).get("total_ms", 0.0)
@@ -189,7 +194,7 @@ def measure_compression(folder: Path, start_fps: float, args: argparse.Namespace
     # From below the uncompressed disk rate up: the compressor may be slower than the disk.
     rates = [round(start_fps * f) for f in COMPRESSED_STEPS]
     results = ramp(folder, [float(r) for r in dict.fromkeys(rates)], args.seconds, args.refine,
-                   RunOptions(compression="blosc-lz4"), "disk")  # fmt: skip
+                   _options(args, compression="blosc-lz4"), "disk")  # fmt: skip
     measured = [r.compression_ratio for r in results if r.compression_ratio]
     figures["pipeline_ratio"] = round(max(measured), 3) if measured else None
     return {"figures": figures, "results": results, "best": best_of(results)}
@@ -198,13 +203,13 @@ def measure_compression(folder: Path, start_fps: float, args: argparse.Namespace
 def measure_preview(folder: Path, rate: float, args: argparse.Namespace) -> dict:
     seconds = max(args.seconds, 8.0)
     print(f"preview watched at {rate:g} frames/s ...", flush=True)
-    watched = run_pipeline(folder, rate, seconds, RunOptions(watch_preview=True))
+    watched = run_pipeline(folder, rate, seconds, _options(args, watch_preview=True))
     print(f"preview not watched at {rate:g} frames/s ...", flush=True)
-    unwatched = run_pipeline(folder, rate, seconds, RunOptions())
+    unwatched = run_pipeline(folder, rate, seconds, _options(args))
     # At the limit the rings are full and the latency is their backlog; below it, the path's own.
     lower = float(round(rate * PREVIEW_LOWER))
     print(f"preview watched at {lower:g} frames/s ...", flush=True)
-    below = run_pipeline(folder, lower, seconds, RunOptions(watch_preview=True))
+    below = run_pipeline(folder, lower, seconds, _options(args, watch_preview=True))
     return {"watched": watched, "unwatched": unwatched, "below": below}
 
 
@@ -332,6 +337,7 @@ def summary(sinks: dict[str, dict], compressed: dict | None, preview: dict | Non
         },
         "quick": args.quick,
         "seconds_per_rate": args.seconds,
+        "frame_ring_mb": bench_rig(100.0, frame_ring_mb=args.frame_ring_mb).buffers.frame_ring_mb,
         "frame_shape": list(FRAME_SHAPE),
         "planes": PLANES,
         "cpus": os.cpu_count(),
@@ -357,6 +363,10 @@ def _benchmark(args: argparse.Namespace) -> int:
     huge_share = ring_huge_page_share()
     print(f"frame ring pages: {huge_share:.0%} on 2 MiB pages, the rest 4 KiB "
           "(/dev/shm's huge= option; direct disk writes need 2 MiB for 4 MB requests)")  # fmt: skip
+    ring_mb = bench_rig(100.0, frame_ring_mb=args.frame_ring_mb).buffers.frame_ring_mb
+    print(f"frame ring: {ring_mb:g} MB ({int(ring_mb * BYTES_PER_MB) // FRAME_BYTES} frames), "
+          "the sashimi-style queues as large"
+          f"{'' if args.frame_ring_mb else ' (the config default; --frame-ring-mb)'}")  # fmt: skip
     measured: dict[str, dict] = {}
     compressed = preview = None
     began = time.monotonic()
@@ -449,6 +459,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--refine", type=_steps, help="bisection steps after the first failure")
     parser.add_argument("--seconds", type=positive_float, help="acquisition time per run (30)")
     parser.add_argument("--out", help="parent of the disk folder (default: runs/ under the cwd)")
+    parser.add_argument("--frame-ring-mb", type=positive_float,
+                        help="lightsheet's frame ring, and the sashimi-style queues as large "
+                        "(MB; default: the config's)")  # fmt: skip
     parser.add_argument("--no-profile", action="store_true", help="skip the perf-profiled run")
     parser.add_argument("--no-compression", action="store_true", help="skip the blosc ramp")
     parser.add_argument("--no-preview", action="store_true", help="skip the preview runs")

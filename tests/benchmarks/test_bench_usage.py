@@ -21,6 +21,7 @@ SOAK = soak._parse_args
         (THROUGHPUT, ["--refine", "-1"], "bisection steps"),
         (THROUGHPUT, ["--refine", "two"], "bisection steps"),
         (THROUGHPUT, ["--sink", "floppy"], "invalid choice"),
+        (THROUGHPUT, ["--frame-ring-mb", "0"], "must be a positive finite number, got 0"),
         (SOAK, ["--rate", "abc"], "expected a number, got 'abc'"),
         (SOAK, ["--rate", "-5"], "must be a positive finite number, got -5"),
         (SOAK, ["--minutes", "nan"], "must be a positive finite number, got nan"),
@@ -39,3 +40,9 @@ def test_bad_arguments_are_refused_with_exit_2(parse, argv, says, capsys):
 
 def test_no_refinement_is_a_choice():
     assert THROUGHPUT(["--refine", "0"]).refine == 0
+
+
+def test_the_frame_ring_asked_for_reaches_every_run():
+    options = throughput._options(THROUGHPUT(["--frame-ring-mb", "2560"]), watch_preview=True)
+    assert options.frame_ring_mb == 2560 and options.watch_preview
+    assert throughput._options(THROUGHPUT([])).frame_ring_mb is None  # the config's default

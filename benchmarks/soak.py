@@ -22,6 +22,10 @@ Only this process's blocks are counted (other sessions on a shared machine have 
     .venv/bin/python benchmarks/soak.py [--minutes 30] (--rate FPS | --fraction 0.8 --max-rate FPS)
                                         [--sink disk|tmpfs] [--out DIR] [--interval 10]
                                         [--frame-ring-mb MB] [--raw-minutes 3]
+                                        [--compression blosc-lz4]
+
+With ``--compression`` the run compresses as ``saving.compression`` says and the raw write beside
+it stays uncompressed: pixels saved per second against what the disk itself sustains.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ from lightsheet.cli.parser import OneLineParser, positive_float
 from lightsheet.config.base import BYTES_PER_MB
 from lightsheet.runtime.logs import setup_process_logging, stop_process_logging
 from lightsheet.runtime.shm import list_blocks, owner_pid
+from lightsheet.storage.compression import COMPRESSIONS
 
 MB = 1e6
 POLL_S = 0.1
@@ -95,12 +100,13 @@ def sample(pids: dict[str, int], frames: int) -> dict[str, Any]:
 
 
 def soak(folder: Path, rate: float, minutes: float, interval_s: float,
-         frame_ring_mb: float | None = None) -> dict[str, Any]:  # fmt: skip
+         frame_ring_mb: float | None = None,
+         compression: str = "none") -> dict[str, Any]:  # fmt: skip
     """`soak_once`, tried again when a process was found hung before the first frame (the
     simulated camera rendering its planes on a busy machine); those tries are reported."""
     failures: list[str] = []
     for _ in range(STARTUP_TRIES):
-        report = soak_once(folder, rate, minutes, interval_s, frame_ring_mb)
+        report = soak_once(folder, rate, minutes, interval_s, frame_ring_mb, compression)
         if not startup_failed(report["problems"], report["frames_acquired"] or 0):
             break
         failures.append(report["problems"][0])
@@ -109,9 +115,11 @@ def soak(folder: Path, rate: float, minutes: float, interval_s: float,
 
 
 def soak_once(folder: Path, rate: float, minutes: float, interval_s: float,
-              frame_ring_mb: float | None = None) -> dict[str, Any]:  # fmt: skip
+              frame_ring_mb: float | None = None,
+              compression: str = "none") -> dict[str, Any]:  # fmt: skip
     """Run the soak into `folder`; returns every figure of the report."""
-    config = bench_rig(rate, frame_ring_mb=frame_ring_mb, chunk_ram_mb=sink_chunk_mb(folder))
+    config = bench_rig(rate, compression, frame_ring_mb=frame_ring_mb,
+                       chunk_ram_mb=sink_chunk_mb(folder))  # fmt: skip
     run_dir = prepare_run_folder(tempfile.mkdtemp(prefix="soak-", dir=folder), overwrite=False)
     reaper = ChunkReaper(run_dir, PLANES, first_frames(config))
     setup_process_logging("main", run_dir / "logs", config.logging.level)
@@ -131,6 +139,7 @@ def soak_once(folder: Path, rate: float, minutes: float, interval_s: float,
     report = _report(samples, stats, outcome, rate, minutes, problems)
     report["shm_blocks_after_close"] = len(left)
     report["frame_ring_mb"] = config.buffers.frame_ring_mb
+    report["compression"] = compression
     report["chunk_bytes"] = int(config.saving.chunk_ram_mb * BYTES_PER_MB)
     if left:
         report["problems"].append(f"shared memory left after the session closed: {left}")
@@ -281,8 +290,11 @@ def _saved_gbps(outcome: Outcome | None, minutes: float) -> float | None:
 
 def print_report(report: dict[str, Any]) -> None:
     print()
+    codec = report.get("compression", "none")
+    pixels = "" if codec == "none" else f" of pixels, {codec}"
     print(f"soak: {report['minutes']:g} min at {report['rate_fps']:g} frames/s "
-          f"({report['gbps']:.3f} GB/s), camera achieved {report['achieved_fps']:.1f} frames/s; "
+          f"({report['gbps']:.3f} GB/s{pixels}), camera achieved "
+          f"{report['achieved_fps']:.1f} frames/s; "
           f"{report['frames_acquired']} frames, {report['frames_dropped']} dropped, "
           f"{report['frames_missing']} missing, {report['volumes_saved']} volumes checked; "
           f"sink peak {report['peak_sink_mb']:.0f} MB")  # fmt: skip
@@ -339,6 +351,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="seconds between samples (10)")  # fmt: skip
     parser.add_argument("--frame-ring-mb", type=positive_float,
                         help="the frame ring's size (default: the config's)")  # fmt: skip
+    parser.add_argument("--compression", choices=COMPRESSIONS, default="none",
+                        help="saving.compression of the run (none); the raw write beside it "
+                        "stays uncompressed, so pixels saved compare with what the disk "
+                        "sustains")  # fmt: skip
     parser.add_argument("--raw-minutes", type=float, default=3.0,
                         help="the raw write beside the soak, minutes (3; 0: none)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -359,10 +375,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger().addHandler(logging.NullHandler())
     disk_parent = Path(args.out or Path.cwd() / "runs").expanduser().resolve()
     folder = make_sink_folder(args.sink, disk_parent)
-    print(f"soak: {args.minutes:g} min at {rate:g} frames/s into {folder} ({args.sink}); "
+    compressed = "" if args.compression == "none" else f", {args.compression}"
+    print(f"soak: {args.minutes:g} min at {rate:g} frames/s into {folder} ({args.sink}"
+          f"{compressed}); "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
     try:
-        report = soak(folder, rate, args.minutes, args.interval, args.frame_ring_mb)
+        report = soak(folder, rate, args.minutes, args.interval, args.frame_ring_mb,
+                      args.compression)  # fmt: skip
         if args.raw_minutes > 0:
             report["raw"] = raw_beside(folder, args.sink, args.raw_minutes, report["chunk_bytes"])
     except KeyboardInterrupt:

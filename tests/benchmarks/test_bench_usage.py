@@ -27,6 +27,7 @@ SOAK = soak._parse_args
         (SOAK, ["--minutes", "nan"], "must be a positive finite number, got nan"),
         (SOAK, ["--raw-minutes", "-1", "--rate", "10"], "--raw-minutes must be 0 or more"),
         (SOAK, ["--raw-minutes", "abc", "--rate", "10"], "--raw-minutes: invalid float value"),
+        (SOAK, ["--rate", "10", "--compression", "zip"], "invalid choice: 'zip'"),
     ],
 )
 def test_bad_arguments_are_refused_with_exit_2(parse, argv, says, capsys):

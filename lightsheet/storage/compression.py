@@ -14,16 +14,22 @@ frame's header, its copies) runs in parallel too. One Blosc2 call using every co
 at a time, the former way, left 0.4 of this 2-core machine idle at the saver's limit, because
 nothing overlapped the writes, the fsync and that per-plane work. A volume of one plane
 (planar mode) still gets every core, inside Blosc2.
+
+Blosc2 is imported by the first compressor, not with this module: every process that saves or
+reads a run imports ``lightsheet.storage``, and Blosc2 (with what it imports) took a quarter to a
+third of a second of each one's start, the camera's and the dispatcher's included, which never
+compress. hdf5plugin, which registers the filter that reads compressed runs, stays imported here.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from types import ModuleType
 from typing import Any, Literal
 
-import blosc2
 import h5py
 import hdf5plugin
 import numpy as np
@@ -31,10 +37,12 @@ import numpy as np
 from lightsheet.storage.durable import start_writeback
 
 COMPRESSIONS = ("none", "blosc-lz4", "blosc-zstd")
-_CODECS: dict[str, tuple[blosc2.Codec, Literal["lz4", "zstd"]]] = {
-    "blosc-lz4": (blosc2.Codec.LZ4, "lz4"),
-    "blosc-zstd": (blosc2.Codec.ZSTD, "zstd"),
-}
+_CODECS: dict[str, Literal["lz4", "zstd"]] = {"blosc-lz4": "lz4", "blosc-zstd": "zstd"}
+
+
+def _blosc2() -> ModuleType:
+    """Blosc2, imported on first use (the module docstring says why)."""
+    return importlib.import_module("blosc2")
 
 
 class PlaneCompressor:
@@ -47,13 +55,15 @@ class PlaneCompressor:
                              f"{compression!r}")  # fmt: skip
         if not 0 <= level <= 9:
             raise ValueError(f"Blosc compression level must be 0..9, got {level}")
-        codec, cname = _CODECS[compression]
+        cname = _CODECS[compression]
+        blosc2 = _blosc2()
+        self._blosc2 = blosc2
         self._cname = cname
         self._level = int(level)
         self._threads = max(1, threads or os.cpu_count() or 1)
         self._cparams = {
             "clevel": self._level,
-            "codec": codec,
+            "codec": blosc2.Codec[cname.upper()],
             "filters": [blosc2.Filter.BITSHUFFLE],
             "filters_meta": [0],
         }
@@ -76,7 +86,7 @@ class PlaneCompressor:
             "nthreads": codec_threads or self._threads,
             **self._cparams,
         }
-        schunk = blosc2.SChunk(chunksize=plane.nbytes, data=plane, cparams=params)
+        schunk = self._blosc2.SChunk(chunksize=plane.nbytes, data=plane, cparams=params)
         return bytes(schunk.to_cframe())
 
     def compress_all(self, planes: Sequence[np.ndarray]) -> Generator[bytes, None, None]:

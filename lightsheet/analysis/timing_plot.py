@@ -2,7 +2,9 @@
 each plane was imaged at against its commanded z.
 
 Drawn with matplotlib's Agg canvas directly (no pyplot, no display, no global backend switch),
-so it is safe from a GUI thread or a headless process alike.
+so it is safe from a GUI thread or a headless process alike. matplotlib is imported when a
+figure is drawn, not with this module: every ``lightsheet`` command imports the analysis, and
+matplotlib was a quarter of the command line's start.
 """
 
 from __future__ import annotations
@@ -11,8 +13,6 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from lightsheet.analysis.timing import TimingReport, analyse_timing
 
@@ -27,6 +27,9 @@ def write_timing_plot(source: TimingReport | str | Path, path: str | Path) -> Pa
 
     Raises RunError for a folder that is not a run and OSError when the file cannot be written.
     """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # see the module docstring
+    from matplotlib.figure import Figure
+
     report = source if isinstance(source, TimingReport) else analyse_timing(source)
     width, height = PLOT_SIZE_PX
     figure = Figure(figsize=(width / _DPI, height / _DPI), dpi=_DPI)

@@ -35,6 +35,7 @@ import hdf5plugin
 import numpy as np
 
 from lightsheet.storage.durable import start_writeback
+from lightsheet.storage.heap import keep_large_blocks
 
 COMPRESSIONS = ("none", "blosc-lz4", "blosc-zstd")
 _CODECS: dict[str, Literal["lz4", "zstd"]] = {"blosc-lz4": "lz4", "blosc-zstd": "zstd"}
@@ -70,6 +71,8 @@ class PlaneCompressor:
         self._pool: ThreadPoolExecutor | None = None
         # Process-wide, and what the pool needs: without it the threads take turns.
         blosc2.set_releasegil(True)
+        # Process-wide too: each plane's buffers reused, not mapped afresh (heap.py says why).
+        keep_large_blocks()
 
     def dataset_options(self) -> dict[str, Any]:
         return dict(

@@ -23,11 +23,9 @@ compress. hdf5plugin, which registers the filter that reads compressed runs, sta
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from types import ModuleType
 from typing import Any, Literal
 
 import h5py
@@ -41,11 +39,6 @@ COMPRESSIONS = ("none", "blosc-lz4", "blosc-zstd")
 _CODECS: dict[str, Literal["lz4", "zstd"]] = {"blosc-lz4": "lz4", "blosc-zstd": "zstd"}
 
 
-def _blosc2() -> ModuleType:
-    """Blosc2, imported on first use (the module docstring says why)."""
-    return importlib.import_module("blosc2")
-
-
 class PlaneCompressor:
     """``compress_all(planes)`` gives the bytes of one HDF5 chunk per plane, in order;
     ``dataset_options`` declares the filter that reads them. ``close`` ends its threads."""
@@ -56,9 +49,10 @@ class PlaneCompressor:
                              f"{compression!r}")  # fmt: skip
         if not 0 <= level <= 9:
             raise ValueError(f"Blosc compression level must be 0..9, got {level}")
+        import blosc2  # here, not with the module: the module docstring says why
+
         cname = _CODECS[compression]
-        blosc2 = _blosc2()
-        self._blosc2 = blosc2
+        self._schunk = blosc2.SChunk
         self._cname = cname
         self._level = int(level)
         self._threads = max(1, threads or os.cpu_count() or 1)
@@ -89,7 +83,7 @@ class PlaneCompressor:
             "nthreads": codec_threads or self._threads,
             **self._cparams,
         }
-        schunk = self._blosc2.SChunk(chunksize=plane.nbytes, data=plane, cparams=params)
+        schunk = self._schunk(chunksize=plane.nbytes, data=plane, cparams=params)
         return bytes(schunk.to_cframe())
 
     def compress_all(self, planes: Sequence[np.ndarray]) -> Generator[bytes, None, None]:

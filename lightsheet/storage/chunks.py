@@ -42,13 +42,12 @@ from lightsheet.storage.chunk_content import (
     WRITER_ATTRS,
     check_planes,
     checked_layout,
-    create_datasets,
     frame_rows,
     new_chunks_dir,
     run_attrs,
     volumes_per_chunk,
-    write_tree,
 )
+from lightsheet.storage.chunk_template import ChunkTemplate
 from lightsheet.storage.compression import PlaneCompressor
 from lightsheet.storage.direct_planes import (
     UncompressedPlanes,
@@ -61,7 +60,6 @@ from lightsheet.storage.run_index import RunIndex
 from lightsheet.storage.space import disk_full_while, is_disk_full, require_room
 from lightsheet.storage.virtual import (
     CHUNKS_DIR,
-    WAVEFORMS,
     ChunkRecord,
     chunk_file_name,
     chunk_records,
@@ -112,10 +110,17 @@ class ChunkWriter:
         self._per_chunk = int(volumes_per_chunk)
         self._chunk_seconds = chunk_seconds
         self._chunk_opened = 0.0
-        self._waveforms = waveforms
         self._run_attrs = run_attrs(
             attrs, shape, self._dtype, self._per_chunk, compression, compression_level
         )
+        # Every chunk file starts as a copy of this empty one (``chunk_template.py``).
+        # (A bad waveforms tree raises here; the compressor has no threads before its first plane.)
+        compressor = self._compressor
+        self._template = ChunkTemplate(
+            self._run_attrs, shape, self._dtype, self._per_chunk,
+            compressor.dataset_options() if compressor else preallocated_dataset_options(),
+            {} if compressor else aligned_file_options(), waveforms,
+        )  # fmt: skip
         # Volumes in each complete chunk: an integer, no object per chunk (first volumes follow).
         self._volume_counts = array("q")
         self._file: h5py.File | None = None
@@ -303,24 +308,15 @@ class ChunkWriter:
         in_flight = self._behind is not None and self._behind.in_flight
         index = self.chunks_completed + int(in_flight)
         partial = partial_path(self._chunks_dir / chunk_file_name(index))
-        compressor = self._compressor
-        options = compressor.dataset_options() if compressor else preallocated_dataset_options()
-        chunk = h5py.File(partial, "w", **({} if compressor else aligned_file_options()))
+        chunk, data, frames = self._template.create(partial, index, self._volumes_written)
         try:
-            chunk.attrs.update(self._run_attrs)
-            chunk.attrs["chunk_index"] = index
-            chunk.attrs["first_volume"] = self._volumes_written
-            self._data, self._frames = create_datasets(
-                chunk, self._shape, self._dtype, self._per_chunk, options
-            )
-            if self._waveforms:
-                write_tree(chunk.create_group(WAVEFORMS), self._waveforms)
             if self._planes_out is not None:
                 self._planes_out.open_file(partial)
         except BaseException:
             chunk.close()
             raise
-        self._file, self._partial, self._in_chunk = chunk, partial, 0
+        self._file, self._data, self._frames = chunk, data, frames
+        self._partial, self._in_chunk = partial, 0
         self._chunk_opened = time.monotonic()
         _log.debug("opened %s", partial)
 

@@ -9,7 +9,6 @@ import mmap
 import os
 import shutil
 import tempfile
-import threading
 from pathlib import Path
 
 import h5py
@@ -172,15 +171,3 @@ def test_a_short_write_is_completed(tmp_path, monkeypatch):
     np.testing.assert_array_equal(read_all(tmp_path / "run"), expected)
 
 
-def copy_threads() -> set[threading.Thread]:
-    return {t for t in threading.enumerate() if t.name.startswith("copy")}
-
-
-def test_closing_the_writer_ends_its_copying_threads(tmpfs_run):
-    earlier = copy_threads()  # another test's writer in this process is not this one's concern
-    writer = ChunkWriter(tmpfs_run, ALIGNED, np.uint16, 2)
-    writer.write_volume(in_pages(volume(0, ALIGNED)), table(ALIGNED[0]))
-    if (os.cpu_count() or 1) > 1:
-        assert copy_threads() - earlier
-    writer.close()
-    assert not copy_threads() - earlier

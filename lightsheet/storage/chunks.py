@@ -14,6 +14,10 @@ controller reads the slot (``direct_planes.py``), on a thread while the next vol
 bookkeeping runs (``start_planes``, ``volume_in_flight.py``). Compressed planes are compressed by
 Blosc2 on every core and written with ``H5Dwrite_chunk`` (``compression.py``).
 
+Each chunk file starts as a copy of the run's empty chunk file (its attributes, datasets and
+waveforms), built once in memory, so that a new chunk costs the writer about a millisecond between
+two volumes instead of several (``chunk_template.py``).
+
 The index (``dataset.h5``) maps every chunk, so rewriting it costs more with every chunk; when
 and where it is rewritten (``index_budget``, ``index_in_child``) is ``run_index.py``'s.
 

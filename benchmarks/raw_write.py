@@ -12,6 +12,7 @@ import logging
 import mmap
 import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +52,10 @@ def raw_disk_gbps(
     frame in page-aligned memory written with ``O_DIRECT``, as the saver writes uncompressed
     planes on a disk (``direct_planes.py``). None when the folder takes no direct I/O.
 
-    With ``file_bytes`` the writes go into one file after another, each fsynced and deleted when
-    the next opens, as the soak's reaper deletes the chunks it checked: the write may then last
-    longer than the free space, and pays for the same deletions (``soak.py``'s side-by-side).
+    With ``file_bytes`` the writes go into one file after another, each fsynced and deleted
+    behind the writer once the next opens, as the reapers of ``throughput.py`` and ``soak.py``
+    delete the chunks they checked: the write may then last longer than the free space, and the
+    sink frees the same pages meanwhile (``_RawFile``).
 
     Also the writing thread's CPU (user and kernel) per frame: what one frame costs the machine
     when nothing but the write is done, beside what the pipeline's processes spend on it; and
@@ -102,11 +104,11 @@ def raw_as_the_pipeline_writes(
     folder: Path, frame_shape: tuple[int, int], seconds: float, chunk_bytes: int
 ) -> dict[str, Any]:
     """The plain raw write under the sink's rule in ``throughput.py``: on a tmpfs in files of a
-    chunk's size, each deleted when the next opens, since the reaper deletes lightsheet's
-    checked chunks there (and the sashimi-style baseline's are deleted too); on a disk, where
-    the run's chunks are held, in one file. Every contender then writes into the same kind of
-    pages: on a VM whose host backs fresh memory on first touch, this one's tmpfs took a single
-    4 GB file at 0.52 GB/s and 2 GB files deleted as it went at 1.8-1.9 GB/s."""
+    chunk's size, each deleted behind the writer once the next opens, since the reaper deletes
+    lightsheet's checked chunks there (and the sashimi-style baseline's are deleted too); on a
+    disk, where the run's chunks are held, in one file. Every contender then writes into the
+    same kind of pages: on a VM whose host backs fresh memory on first touch, this one's tmpfs
+    took a single 4 GB file at 0.52 GB/s and 2 GB files deleted as it went at 1.8-1.9 GB/s."""
     file_bytes = chunk_bytes if is_tmpfs(Path(folder)) else None
     raw = raw_disk_gbps(folder, frame_shape, seconds, way="plain", file_bytes=file_bytes)
     assert raw is not None  # only the direct way may be impossible
@@ -136,11 +138,18 @@ class _Windows:
 
 
 class _RawFile:
-    """The raw write's file: one, or one after another (each deleted when the next opens)."""
+    """The raw write's file: one, or one after another, each deleted once the next is open.
+
+    The deletion runs behind the writer on a thread of its own (one file at a time), as the
+    pipeline's reaper deletes the chunks it checked on a thread of the benchmark's: on a tmpfs
+    freeing a file's pages costs about a third of what writing them did, and a raw write that
+    paid it between its writes would pass a slower figure for the sink's limit."""
 
     def __init__(self, folder: Path, way: str) -> None:
         self._folder, self._way = folder, way
         self.files = 0
+        self._deleter = ThreadPoolExecutor(1, "raw-delete")
+        self._deleting: Future[None] | None = None
         self._open()
 
     def _open(self) -> None:
@@ -166,14 +175,26 @@ class _RawFile:
 
     def next_file(self) -> None:
         self.sync()
-        self.close()
+        self._close_fd()
+        if self._deleting is not None:
+            self._deleting.result()  # at most one file waits to be deleted
+        self._deleting = self._deleter.submit(self._path.unlink, missing_ok=True)
         self._open()
 
     def close(self) -> None:
+        """Close and delete the last file, once the one before it is deleted."""
+        self._close_fd()
+        try:
+            if self._deleting is not None:
+                self._deleting.result()
+        finally:
+            self._deleter.shutdown(wait=True)
+            self._path.unlink(missing_ok=True)
+
+    def _close_fd(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-        self._path.unlink(missing_ok=True)
 
 
 def _frame_in_pages(frame_shape: tuple[int, int]) -> memoryview:

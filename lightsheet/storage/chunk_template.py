@@ -2,7 +2,7 @@
 
 Why: every chunk file carries the run's attributes, its two empty datasets and the scan's
 waveforms tree. Made through HDF5 object by object (an attribute, a dataset at a time) that cost
-7-9 ms of the saver's CPU a chunk on the development VM, and the saver paid it between two
+7-9.5 ms of the saver's CPU a chunk on the development VM, and the saver paid it between two
 volumes' writes, while the sink had nothing to do: with 256 MB chunks (a tmpfs) a new file
 every three volumes, at 160 frames/s 0.5 s of a 12 s run. Built once with HDF5's in-memory
 driver, the empty file is an image of bytes; a new chunk is that image written to its path,

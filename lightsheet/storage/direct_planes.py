@@ -93,8 +93,8 @@ class UncompressedPlanes:
     share of the volume into the same file only waited, spinning on a core the camera needed.
     On the second development VM (2 cores), 10 s runs at 165 and 170 frames/s alternating, one
     thread against two: 0, 0, 0, 0, 0 and 11 frames dropped against 0, 0, 0, 50, 6 and 136, the
-    sink 1.30-1.43 GB/s against 1.17-1.30, the saver's CPU 5.5-5.9 ms a frame against 6.0-6.2
-    (on the first VM two threads had measured better, before the chunk files were templated).
+    sink 1.30-1.43 GB/s against 1.17-1.30, the saver's CPU 5.5-5.9 ms a frame against 5.9-6.2
+    (on the first VM two threads had measured better; the history says why that did not last).
     ``close_file`` closes the file's descriptors (the caller still fsyncs it, at its publish).
     """
 

@@ -104,7 +104,7 @@ def raw_as_the_pipeline_writes(
     folder: Path, frame_shape: tuple[int, int], seconds: float, chunk_bytes: int
 ) -> dict[str, Any]:
     """The plain raw write under the sink's rule in ``throughput.py``: on a tmpfs in files of a
-    chunk's size, each deleted behind the writer once the next opens, since the reaper deletes
+    chunk's size, deleted as it goes (``_RawFile`` says how), since the reaper deletes
     lightsheet's checked chunks there (and the sashimi-style baseline's are deleted too); on a
     disk, where the run's chunks are held, in one file. Every contender then writes into the
     same kind of pages: on a VM whose host backs fresh memory on first touch, this one's tmpfs

@@ -286,7 +286,7 @@ class ChunkWriter:
             if self._in_flight is not None:
                 self._in_flight.close()  # a write in flight ends before its file is closed
             if self._planes_out is not None:
-                self._planes_out.close()
+                self._planes_out.close_file()
             if self._behind is not None:
                 self._behind.close()
             self._abandon_open_chunk()

@@ -201,10 +201,6 @@ class UncompressedPlanes:
             fd, self._fd = self._fd, -1
             os.close(fd)
 
-    def close(self) -> None:
-        """``close_file``: the writer's end."""
-        self.close_file()
-
     def _close_direct(self) -> None:
         if self._direct_fd is not None:
             fd, self._direct_fd = self._direct_fd, None

@@ -151,8 +151,8 @@ def test_a_chunk_not_allocated_for_the_plane_is_refused(tmp_path):
                 out.write(data, 0, [0], [np.zeros((32, 64), np.uint16)])
             out.write(data, 0, [0, 1], list(in_pages(volume(0, (2, 64, 64)))))
         finally:
-            out.close()
-            out.close()  # twice is harmless
+            out.close_file()
+            out.close_file()  # twice is harmless
     with h5py.File(path, "r") as file:
         np.testing.assert_array_equal(file["d"][0], volume(0, (2, 64, 64)))
 

@@ -1,7 +1,8 @@
 """The ceiling: the sink alone, fed from one buffer with no pipeline at all.
 
 The frame is written the ways the saver may write (plain, with each frame's writeback started at
-once, ``O_DIRECT``); the fastest is the sink's limit. The fsync counts, so page-cache speed never
+once, ``O_DIRECT``, and on a tmpfs at ``huge=advise`` copied through a mapping); the fastest is
+the sink's limit. The fsync counts, so page-cache speed never
 passes for disk speed. GB = 1e9 bytes.
 """
 
@@ -22,6 +23,7 @@ from benchmarks.baselines import GB, _base_frame, writable_budget
 from lightsheet.runtime.shm import HUGE_PAGE
 from lightsheet.storage.durable import start_writeback
 from lightsheet.storage.filesystem import is_tmpfs
+from lightsheet.storage.mapped_fill import MappedFill
 
 _log = logging.getLogger(__name__)
 
@@ -33,7 +35,7 @@ def _write_all(fd: int, data: memoryview) -> None:
         data = data[written:]
 
 
-RAW_WAYS = ("plain", "writeback", "direct")
+RAW_WAYS = ("plain", "writeback", "direct", "mapped")
 
 
 def raw_disk_gbps(
@@ -50,7 +52,9 @@ def raw_disk_gbps(
     the writer and then writes them in bulk; "writeback", each frame's writeback started at
     once (``durable.start_writeback``), on this VM's disk twice the plain rate; "direct", the
     frame in page-aligned memory written with ``O_DIRECT``, as the saver writes uncompressed
-    planes on a disk (``direct_planes.py``). None when the folder takes no direct I/O.
+    planes on a disk (``direct_planes.py``); "mapped", copied through a mapping of the file on
+    2 MiB pages, as the saver writes them on a tmpfs at ``huge=advise`` (``mapped_fill.py``).
+    None when the folder takes no direct I/O, or the kernel no mapped fill.
 
     With ``file_bytes`` the writes go into one file after another, each fsynced and deleted
     behind the writer once the next opens, as the reapers of ``throughput.py`` and ``soak.py``
@@ -87,7 +91,8 @@ def raw_disk_gbps(
                               "space it may use in %s", written, folder)  # fmt: skip
                     break
                 raw.next_file()
-            raw.write(frame)
+            if not raw.write(frame):
+                return None  # the kernel cannot make a mapping's pages in advance
             written += len(frame)
             windows.add(len(frame))
         raw.sync()
@@ -147,6 +152,7 @@ class _RawFile:
 
     def __init__(self, folder: Path, way: str) -> None:
         self._folder, self._way = folder, way
+        self._mapped = MappedFill() if way == "mapped" else None
         self.files = 0
         self._deleter = ThreadPoolExecutor(1, "raw-delete")
         self._deleting: Future[None] | None = None
@@ -154,7 +160,7 @@ class _RawFile:
 
     def _open(self) -> None:
         self._path = self._folder / f"raw-disk-baseline-{os.getpid()}-{self.files}.bin"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        flags = (os.O_RDWR if self._mapped else os.O_WRONLY) | os.O_CREAT | os.O_TRUNC
         flags |= getattr(os, "O_DIRECT", 0) if self._way == "direct" else 0
         try:
             self._fd = os.open(self._path, flags, 0o644)
@@ -164,11 +170,17 @@ class _RawFile:
         self.files += 1
         self.written = 0
 
-    def write(self, frame: memoryview) -> None:
-        _write_all(self._fd, frame)
+    def write(self, frame: memoryview) -> bool:
+        """False when the mapped way is not possible here (before anything is written)."""
+        if self._mapped:
+            if not self._mapped.fill(self._fd, self.written, [frame]):
+                return False
+        else:
+            _write_all(self._fd, frame)
         self.written += len(frame)
         if self._way == "writeback":
             start_writeback(self._fd)
+        return True
 
     def sync(self) -> None:
         os.fsync(self._fd)

@@ -69,6 +69,7 @@ from lightsheet.config.base import BYTES_PER_MB
 from lightsheet.runtime.logs import setup_process_logging, stop_process_logging
 from lightsheet.runtime.shm import list_blocks, owner_pid
 from lightsheet.storage.compression import COMPRESSIONS
+from lightsheet.storage.mapped_fill import maps_huge_pages
 
 MB = 1e6
 POLL_S = 0.1
@@ -150,7 +151,7 @@ def soak_once(folder: Path, rate: float, minutes: float, interval_s: float,
 def raw_beside(folder: Path, sink: str, minutes: float, chunk_bytes: int) -> dict[str, Any] | None:
     """The sink's own sustained rate, written as the saver writes there, chunk files deleted as
     the soak's are (see the module docstring); None when the folder refuses that way."""
-    way = "direct" if sink == "disk" else "plain"
+    way = "direct" if sink == "disk" else "mapped" if maps_huge_pages(folder) else "plain"
     raw = raw_disk_gbps(folder, FRAME_SHAPE, minutes * 60, way=way, file_bytes=chunk_bytes)
     if raw is None:
         return None

@@ -81,6 +81,7 @@ from benchmarks.sinks import (
 from lightsheet.cli.parser import OneLineParser, positive_float
 from lightsheet.config.base import BYTES_PER_MB
 from lightsheet.runtime.shm import list_blocks, owner_pid
+from lightsheet.storage.mapped_fill import maps_huge_pages
 
 DEFAULT_RATES = (10.0, 20.0, 30.0, 40.0, 60.0, 80.0, 100.0, 150.0, 200.0)
 QUICK_RATES = (20.0, 40.0, 60.0, 80.0, 100.0, 130.0, 160.0)
@@ -147,7 +148,7 @@ def measure_sink(sink: str, folder: Path, args: argparse.Namespace, copy_ms: flo
     files = f", {plain['files']} files deleted as it went" if plain["files"] > 1 else ""
     print(f"raw write (write + fsync): {plain['gbps']:.3f} GB/s ({plain['bytes'] / 1e9:.1f} GB"
           f"{files})", flush=True)  # fmt: skip
-    raw = _sink_limit(folder, plain, seconds)
+    raw = _sink_limit(folder, plain, seconds, chunk_bytes)
     queue = queue_pipeline_gbps(folder, FRAME_SHAPE, PLANES, seconds)
     print(f"pickling-queue pipeline:   {queue['gbps']:.3f} GB/s", flush=True)
     sweep = is_tmpfs(folder)
@@ -219,26 +220,40 @@ def ceilings(sinks: dict[str, dict]) -> dict[str, dict[str, float]]:
             for k, s in sinks.items() if s["best"] is not None}  # fmt: skip
 
 
-def _sink_limit(folder: Path, plain: dict[str, float], seconds: float) -> dict[str, Any]:
-    """The fastest raw write: plain, with each frame's writeback started, or direct, the ways
-    the saver may write. On a tmpfs writeback advice does nothing and direct I/O, which the
-    saver does not use there, is a slow copy, so only the plain write is measured there."""
+def _sink_limit(folder: Path, plain: dict[str, float], seconds: float, chunk_bytes: int
+                ) -> dict[str, Any]:  # fmt: skip
+    """The fastest raw write, of the ways the saver may write there: on a disk plain, with each
+    frame's writeback started, or direct; on a tmpfs plain, and through a mapping on 2 MiB pages
+    where the tmpfs is mounted ``huge=advise`` (``mapped_fill.py``), into files deleted as it goes
+    as the plain write's are. On a tmpfs writeback advice does nothing and direct I/O, which the
+    saver does not use there, is a slow copy, so those are not measured there."""
     by_way: dict[str, float | None] = {way: None for way in RAW_WAYS}
     by_way["plain"] = plain["gbps"]
     best = plain
-    if not is_tmpfs(folder):
-        ways = (("writeback", "each frame's writeback started at once"),
-                ("direct", "written with O_DIRECT from page-aligned memory"))  # fmt: skip
-        for way, said in ways:
-            measured = raw_disk_gbps(folder, FRAME_SHAPE, seconds, way=way)
-            if measured is None:
-                print(f"  the same, {said}: not possible here", flush=True)
-                continue
-            print(f"  the same, {said}: {measured['gbps']:.3f} GB/s "
-                  f"({measured['bytes'] / 1e9:.1f} GB)", flush=True)  # fmt: skip
-            by_way[way] = measured["gbps"]
-            best = max(best, measured, key=lambda r: r["gbps"])
+    if is_tmpfs(folder):
+        ways = [("mapped", "copied through a mapping on 2 MiB pages")] if maps_huge_pages(
+            folder) else []  # fmt: skip
+    else:
+        ways = [("writeback", "each frame's writeback started at once"),
+                ("direct", "written with O_DIRECT from page-aligned memory")]  # fmt: skip
+    for way, said in ways:
+        measured = _raw_way(folder, way, seconds, chunk_bytes)
+        if measured is None:
+            print(f"  the same, {said}: not possible here", flush=True)
+            continue
+        print(f"  the same, {said}: {measured['gbps']:.3f} GB/s "
+              f"({measured['bytes'] / 1e9:.1f} GB)", flush=True)  # fmt: skip
+        by_way[way] = measured["gbps"]
+        best = max(best, measured, key=lambda r: r["gbps"])
     return {**best, "by_way": by_way}
+
+
+def _raw_way(folder: Path, way: str, seconds: float, chunk_bytes: int) -> dict[str, Any] | None:
+    """One way of the raw write; the mapped one (a tmpfs) into files deleted as it goes."""
+    if way == "plain":
+        return raw_as_the_pipeline_writes(folder, FRAME_SHAPE, seconds, chunk_bytes)
+    file_bytes = chunk_bytes if way == "mapped" else None
+    return raw_disk_gbps(folder, FRAME_SHAPE, seconds, way=way, file_bytes=file_bytes)
 
 
 def _raw_again(folder: Path, raw: dict[str, Any], seconds: float, chunk_bytes: int
@@ -248,12 +263,7 @@ def _raw_again(folder: Path, raw: dict[str, Any], seconds: float, chunk_bytes: i
     show it. The targets stay against the first figure."""
     ways = {way: gbps for way, gbps in raw["by_way"].items() if gbps is not None}
     way = max(ways, key=lambda w: ways[w])
-    if way == "plain":
-        again: dict[str, Any] | None = raw_as_the_pipeline_writes(
-            folder, FRAME_SHAPE, seconds, chunk_bytes
-        )
-    else:
-        again = raw_disk_gbps(folder, FRAME_SHAPE, seconds, way=way)
+    again = _raw_way(folder, way, seconds, chunk_bytes)
     if again is None:
         return None
     print(f"raw write again after the ramp ({way}): {again['gbps']:.3f} GB/s, "

@@ -54,6 +54,7 @@ from lightsheet.storage.chunk_content import (
 from lightsheet.storage.chunk_template import ChunkTemplate
 from lightsheet.storage.compression import PlaneCompressor
 from lightsheet.storage.direct_planes import (
+    PlanesByWay,
     UncompressedPlanes,
     aligned_file_options,
     preallocated_dataset_options,
@@ -156,9 +157,9 @@ class ChunkWriter:
         return len(self._volume_counts)
 
     @property
-    def planes_by_way(self) -> tuple[int, int]:
-        """Uncompressed planes written so far directly, and through the page cache."""
-        return self._planes_out.by_way if self._planes_out else (0, 0)
+    def planes_by_way(self) -> PlanesByWay:
+        """Uncompressed planes written so far each way (none when compressed)."""
+        return self._planes_out.by_way if self._planes_out else PlanesByWay(0, 0, 0)
 
     @property
     def bytes_written(self) -> int:

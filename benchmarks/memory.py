@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -193,3 +194,21 @@ class MemorySampler:
                 track.uss_is_rss = True
         rss = track.process.memory_info().rss
         return rss, rss
+
+
+def mapped_file_bytes(pid: int, folder: Path) -> int:
+    """Private bytes of ``pid``'s mappings of files under ``folder`` (0 when unreadable): USS
+    counts a file's pages that one process maps, though they are the file's, not its memory."""
+    total, inside = 0, False
+    prefix = f"{folder.resolve()}/"
+    try:
+        with open(f"/proc/{pid}/smaps", encoding="utf-8", errors="replace") as smaps:
+            for line in smaps:
+                key, _, rest = line.partition(" ")
+                if "-" in key and not key.endswith(":"):  # a mapping's header line
+                    inside = rest.rstrip().split(maxsplit=4)[-1].startswith(prefix)
+                elif inside and key in ("Private_Clean:", "Private_Dirty:"):
+                    total += int(rest.split()[0]) * 1024
+    except OSError:
+        return 0
+    return total

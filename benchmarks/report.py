@@ -84,7 +84,8 @@ def print_summary(rows: list[dict[str, Any]]) -> None:
               f"{_ratio(ours, row.get('sashimi_gbps')):>12}  "
               f"{row.get('limited_by', '')}")  # fmt: skip
     print("raw write: the fastest of plain writes, writes with each frame's writeback started and"
-          " O_DIRECT writes (tmpfs: plain only, as the saver writes there)")  # fmt: skip
+          " O_DIRECT writes (tmpfs: plain writes, and copies through a mapping on 2 MiB pages where"
+          " it is mounted huge=advise: the ways the saver writes there)")  # fmt: skip
     for row in rows:
         after = row.get("raw_after_gbps")
         if after is not None:
@@ -115,6 +116,8 @@ def print_cpu(sink: str, result: RateResult, copy_ms: float) -> None:
         print(f"{name:>10} {cpu['user_ms']:>8.2f} {cpu['system_ms']:>9.2f} {cpu['total_ms']:>8.2f} "
               f"{100 * cpu['kernel_share']:>7.0f}% {_fmt(result.busy.get(name), '.2f'):>10}  "
               f"{measured}")  # fmt: skip
+    print("  measured copies include the write into the file itself: the kernel's copy into the"
+          " page cache, or on a tmpfs at huge=advise the saver's copy into the file's mapping")
     for name in PROCESSES:
         profile = result.profile.get(name)
         if not profile:

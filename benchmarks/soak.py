@@ -3,7 +3,9 @@
 Runs the simulated rig (2048 x 2048 uint16, 10 planes per volume, free-running camera) for
 `--minutes` at `--rate` frames/s (or `--fraction` of a zero-drop rate given with `--max-rate`),
 and every `--interval` seconds samples, for each process (camera, dispatcher, saver, scanner and
-the main process): USS (its private memory), open file descriptors and threads, plus the
+the main process): USS (its private memory, not the pages of the run's chunk files that the saver
+maps while it copies a volume into one on a tmpfs at ``huge=advise``: those are the file's, and
+stay in the tmpfs when it unmaps them), open file descriptors and threads, plus the
 session's `lightsheet-*` shared-memory blocks and each process's CPU time. It reports dropped
 and missing frames, USS at the start and the end of the steady state and its slope (least
 squares over every sample, MB per minute), descriptors, threads and blocks at the start and the
@@ -41,13 +43,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import psutil
 
 if __package__ in (None, ""):  # run as `python benchmarks/soak.py`: find the repo's packages
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import cpu
+from benchmarks.memory import mapped_file_bytes
 from benchmarks.pipeline_run import (
     FRAME_BYTES,
     FRAME_SHAPE,
@@ -61,6 +63,7 @@ from benchmarks.pipeline_run import (
 from benchmarks.raw_write import raw_disk_gbps
 from benchmarks.reaper import ChunkReaper, ReapStats
 from benchmarks.sinks import make_sink_folder, remove_sink_folder
+from benchmarks.soak_figures import cpu_windows, process_figures, steady_samples
 from lightsheet.app.acquisition import Acquisition, Outcome
 from lightsheet.app.run_folder import prepare_run_folder
 from lightsheet.app.session import Session, SessionError
@@ -73,23 +76,22 @@ from lightsheet.storage.mapped_fill import maps_huge_pages
 
 MB = 1e6
 POLL_S = 0.1
-WARMUP_S = 5.0  # after the first frame: rings filling, first chunks, lazy imports
-WINDOW_SHARE = 0.2  # CPU per frame compared over the first and the last fifth
 
 
 def our_blocks() -> list[str]:
     return [name for name in list_blocks() if owner_pid(name) == os.getpid()]
 
 
-def sample(pids: dict[str, int], frames: int) -> dict[str, Any]:
+def sample(pids: dict[str, int], frames: int, run_dir: Path) -> dict[str, Any]:
     """One row: per process USS (MB), fds, threads; our shared-memory blocks; CPU times."""
     row: dict[str, Any] = {"t": time.monotonic(), "frames": frames, "processes": {}}
     for name, pid in {**cpu.with_helpers(pids), "main": os.getpid()}.items():
         try:
             process = psutil.Process(pid)
             with process.oneshot():
+                uss = process.memory_full_info().uss - mapped_file_bytes(pid, run_dir)
                 row["processes"][name] = {
-                    "uss_mb": process.memory_full_info().uss / MB,
+                    "uss_mb": uss / MB,
                     "fds": process.num_fds(),
                     "threads": process.num_threads(),
                 }
@@ -173,10 +175,10 @@ def _run(session: Session, run_dir: Path, minutes: float, interval_s: float,
             progress = acquisition.poll()
             now = time.monotonic()
             if progress.frames_acquired > 0 and now >= next_sample:
-                samples.append(sample(pids, progress.frames_acquired))
+                samples.append(sample(pids, progress.frames_acquired, run_dir))
                 next_sample = now + interval_s
                 _print_progress(progress.frames_acquired, progress.frames_dropped, samples)
-        samples.append(sample(pids, acquisition.poll().frames_acquired))  # files closed
+        samples.append(sample(pids, acquisition.poll().frames_acquired, run_dir))  # closed
     except KeyboardInterrupt:
         acquisition.interrupt("interrupted")
         raise
@@ -193,60 +195,6 @@ def _print_progress(frames: int, dropped: int, samples: list[dict[str, Any]]) ->
           flush=True)  # fmt: skip
 
 
-def _slope_mb_per_min(times: list[float], values: list[float]) -> float | None:
-    if len(times) < 3 or times[-1] - times[0] <= 0:
-        return None
-    slope = np.polyfit(np.asarray(times) / 60.0, np.asarray(values), 1)[0]
-    return float(slope)
-
-
-def _steady(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    if not samples:
-        return []
-    start = samples[0]["t"] + WARMUP_S
-    steady = [s for s in samples if s["t"] >= start]
-    return steady if len(steady) >= 2 else samples
-
-
-def _process_figures(samples: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    steady = _steady(samples)
-    # A helper (the saver's index child) starts after the first sample and ends at the run's
-    # close: each process is reported over the samples that found it.
-    names = list(dict.fromkeys(n for s in steady for n in s["processes"]))
-    figures = {}
-    for name in names:
-        found = [s for s in steady if name in s["processes"]]
-        if len(found) < 2:
-            continue
-        series = [s["processes"][name] for s in found]
-        uss = [p["uss_mb"] for p in series]
-        slope = _slope_mb_per_min([s["t"] for s in found], uss)
-        figures[name] = {
-            "uss_start_mb": round(uss[0], 1),
-            "uss_end_mb": round(uss[-1], 1),
-            "uss_growth_mb": round(uss[-1] - uss[0], 1),
-            "uss_slope_mb_per_min": None if slope is None else round(slope, 3),
-            "fds_start": series[0]["fds"],
-            "fds_end": series[-1]["fds"],
-            "threads_start": series[0]["threads"],
-            "threads_end": series[-1]["threads"],
-        }
-    return figures
-
-
-def _cpu_windows(samples: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """CPU ms per frame of each process over the first and the last fifth of the steady state."""
-    steady = _steady(samples)
-    if len(steady) < 2:
-        return {}, {}
-    span = steady[-1]["t"] - steady[0]["t"]
-    head = [s for s in steady if s["t"] <= steady[0]["t"] + WINDOW_SHARE * span] or steady[:2]
-    tail = [s for s in steady if s["t"] >= steady[-1]["t"] - WINDOW_SHARE * span] or steady[-2:]
-    first = cpu.per_frame(head[0]["cpu"], head[-1]["cpu"]) if len(head) > 1 else {}
-    last = cpu.per_frame(tail[0]["cpu"], tail[-1]["cpu"]) if len(tail) > 1 else {}
-    return first, last
-
-
 def _report(samples: list[dict[str, Any]], stats: ReapStats, outcome: Outcome | None,
             rate: float, minutes: float, problems: list[str]) -> dict[str, Any]:  # fmt: skip
     problems = list(problems) + stats.problems
@@ -257,8 +205,8 @@ def _report(samples: list[dict[str, Any]], stats: ReapStats, outcome: Outcome | 
     if outcome is not None and stats.present + outcome.frames_missing != stats.rows:
         problems.append(f"{stats.rows - stats.present} empty planes, {outcome.frames_missing} "
                         "counted")  # fmt: skip
-    steady = _steady(samples)
-    first_cpu, last_cpu = _cpu_windows(samples)
+    steady = steady_samples(samples)
+    first_cpu, last_cpu = cpu_windows(samples)
     return {
         "minutes": minutes,
         "rate_fps": rate,
@@ -272,7 +220,7 @@ def _report(samples: list[dict[str, Any]], stats: ReapStats, outcome: Outcome | 
         "peak_sink_mb": round(stats.peak_bytes_on_sink / MB, 1),
         "steady_minutes": round((steady[-1]["t"] - steady[0]["t"]) / 60, 2) if steady else 0,
         "samples": len(samples),
-        "processes": _process_figures(samples) if steady else {},
+        "processes": process_figures(samples) if steady else {},
         "shm_blocks_start": steady[0]["shm_blocks"] if steady else None,
         "shm_blocks_end": steady[-1]["shm_blocks"] if steady else None,
         "cpu_ms_per_frame_first": first_cpu,

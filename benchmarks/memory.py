@@ -196,9 +196,10 @@ class MemorySampler:
         return rss, rss
 
 
-def mapped_file_bytes(pid: int, folder: Path) -> int:
-    """Private bytes of ``pid``'s mappings of files under ``folder`` (0 when unreadable): USS
-    counts a file's pages that one process maps, though they are the file's, not its memory."""
+def uss_outside(pid: int, folder: Path) -> int | None:
+    """``pid``'s USS (private clean + dirty pages, as psutil counts it) less its mappings of
+    files under ``folder``, from one read of its smaps; None when unreadable. A file's pages that
+    one process maps count in its USS though they are the file's, not its memory."""
     total, inside = 0, False
     prefix = f"{folder.resolve()}/"
     try:
@@ -207,8 +208,8 @@ def mapped_file_bytes(pid: int, folder: Path) -> int:
                 key, _, rest = line.partition(" ")
                 if "-" in key and not key.endswith(":"):  # a mapping's header line
                     inside = rest.rstrip().split(maxsplit=4)[-1].startswith(prefix)
-                elif inside and key in ("Private_Clean:", "Private_Dirty:"):
+                elif not inside and key in ("Private_Clean:", "Private_Dirty:"):
                     total += int(rest.split()[0]) * 1024
     except OSError:
-        return 0
+        return None
     return total

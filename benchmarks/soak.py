@@ -49,7 +49,7 @@ if __package__ in (None, ""):  # run as `python benchmarks/soak.py`: find the re
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import cpu
-from benchmarks.memory import mapped_file_bytes
+from benchmarks.memory import uss_outside
 from benchmarks.pipeline_run import (
     FRAME_BYTES,
     FRAME_SHAPE,
@@ -89,7 +89,9 @@ def sample(pids: dict[str, int], frames: int, run_dir: Path) -> dict[str, Any]:
         try:
             process = psutil.Process(pid)
             with process.oneshot():
-                uss = process.memory_full_info().uss - mapped_file_bytes(pid, run_dir)
+                uss = uss_outside(pid, run_dir)
+                if uss is None:
+                    uss = process.memory_full_info().uss
                 row["processes"][name] = {
                     "uss_mb": uss / MB,
                     "fds": process.num_fds(),

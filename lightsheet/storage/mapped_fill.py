@@ -14,7 +14,7 @@ A full tmpfs: a store into a mapped page the tmpfs has no room for raises SIGBUS
 the process. Each plane's pages are therefore made first (``MADV_POPULATE_WRITE``, Linux 5.14),
 which fails with an error instead, reported as ``ENOSPC``: the full disk the saver already handles
 (``space.py``). A kernel without it refuses the advice (``EINVAL``), and ``fill`` then returns
-False before anything is written, so the caller writes the plain way.
+False before anything is copied, so the caller writes the plain way.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class MappedFill:
     def fill(self, fd: int, offset: int, buffers: Sequence[memoryview]) -> bool:
         """Copy ``buffers`` (each a whole number of pages, ``offset`` on a page) into ``fd``
         (opened for reading and writing), growing the file if they end past it. False, with
-        nothing written, when this way cannot take them; ``OSError(ENOSPC)`` when the
+        nothing copied, when this way cannot take them; ``OSError(ENOSPC)`` when the
         filesystem has no room for them."""
         page = mmap.ALLOCATIONGRANULARITY
         if not self.usable or offset % page or any(len(b) % page for b in buffers):

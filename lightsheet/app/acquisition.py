@@ -289,7 +289,9 @@ def _saver_section(report: RunClosed) -> dict[str, float]:
     says whether the sink (writing most of the run) or something else limited it."""
     section = {"bytes_written": report.bytes_written, "write_s": round(report.write_s, 6)}
     if report.write_s > 0:
-        section["write_gbps"] = round(report.bytes_written / report.write_s / 1e9, 3)
+        # Four significant figures: a tiny run on a loaded machine writes at 0.0003 GB/s, which
+        # three decimals recorded as 0.0.
+        section["write_gbps"] = float(f"{report.bytes_written / report.write_s / 1e9:.4g}")
     return section
 
 

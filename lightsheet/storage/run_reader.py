@@ -292,7 +292,8 @@ def _describe_writing(saver: Any, duration_s: float | None, compressed: bool) ->
     if not isinstance(saver, dict) or not saver.get("write_s"):
         return None
     written = _human_bytes(int(saver.get("bytes_written", 0)))
-    speed = f"{saver.get('write_gbps', 0):.2f} GB/s"
+    gbps = float(saver.get("write_gbps", 0))
+    speed = f"{gbps:.2f} GB/s" if gbps >= 0.1 else f"{gbps * 1e3:.3g} MB/s"
     text = f"{written} in {saver['write_s']:.1f} s of writing: " + (
         f"{speed} of pixels, compressing and writing" if compressed
         else f"{speed}, the disk's speed in this run"

@@ -37,7 +37,7 @@ def test_acquire_then_inspect(tmp_path: Path) -> None:
     assert inspect.returncode == 0
     assert "(t, z, y, x) = (3, 4, 64, 64)" in inspect.stdout
     assert "stop reason:   completed" in inspect.stdout
-    assert "GB/s, the disk's speed in this run" in inspect.stdout  # from the saver's timing
+    assert "B/s, the disk's speed in this run" in inspect.stdout  # from the saver's timing
 
 
 def test_logs_show_every_command_to_each_process_and_its_answer(tmp_path: Path) -> None:

@@ -95,6 +95,16 @@ def test_summary_says_how_fast_the_disk_took_the_run(tmp_path):
     assert summary_as_dict(summary)["saver"] == saver
 
 
+def test_a_slow_write_is_shown_in_mb_per_second_not_as_zero(tmp_path):
+    """A tiny run on a loaded machine: 98 KB in 0.34 s of writing is 0.289 MB/s, not 0.00 GB/s."""
+    finished_run(tmp_path, gaps={})
+    metadata = summarize_run(tmp_path).metadata
+    saver = {"bytes_written": 98_304, "write_s": 0.340215, "write_gbps": 0.000288941}
+    write_metadata(tmp_path, {**metadata, "saver": saver})
+    text = format_summary(summarize_run(tmp_path))
+    assert "0.3 s of writing: 0.289 MB/s of pixels" in text
+
+
 def test_summary_flags_an_interrupted_run(tmp_path):
     write_metadata(tmp_path, {"start_time": "2024-05-01T12:00:00+00:00", "stop_reason": "running"})
     writer = ChunkWriter(tmp_path, SHAPE, np.uint16, 2)

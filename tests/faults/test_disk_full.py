@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,28 +9,19 @@ import pytest
 
 from tests.cli.cli_helpers import lightsheet, popen, write_config
 from tests.pipeline.rigs import small_rig
+from tests.small_tmpfs import small_tmpfs
 
 from .cli_runs import CliRun, assert_nothing_left, assert_truthful
 
 DISK_MB = 40
 
 
-# huge=advise: the saver copies planes through a mapping there (storage/mapped_fill.py), where
-# a store into a page the tmpfs has no room for would kill it with SIGBUS.
+# huge=advise: the saver copies planes through a mapping there (storage/mapped_fill.py), and the
+# run must stop the same way (a mapped copy that finds no room: tests/storage/test_mapped_fill.py).
 @pytest.fixture(params=["", ",huge=advise"], ids=["tmpfs", "tmpfs-huge-advise"])
 def small_disk(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={DISK_MB}m{request.param}", "tmpfs", str(mount)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a {DISK_MB} MB tmpfs here: {result.stderr.strip()}")
-    try:
+    with small_tmpfs(tmp_path / "disk", f"size={DISK_MB}m{request.param}") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_a_disk_that_fills_mid_run_stops_it_cleanly(tmp_path: Path, small_disk: Path) -> None:

@@ -17,6 +17,7 @@ import pytest
 from lightsheet.storage import mapped_fill
 from lightsheet.storage.filesystem import is_tmpfs
 from lightsheet.storage.mapped_fill import MappedFill, maps_huge_pages
+from tests.small_tmpfs import small_tmpfs
 
 PAGE = 4096
 
@@ -33,18 +34,8 @@ def shm_folder() -> Iterator[Path]:
 @pytest.fixture
 def small_advise_tmpfs(tmp_path: Path) -> Iterator[Path]:
     """A 1 MiB tmpfs mounted huge=advise, as the README asks /dev/shm to be."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m,huge=advise", "tmpfs", str(mount)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {result.stderr.strip()}")
-    try:
+    with small_tmpfs(tmp_path / "small", "size=1m,huge=advise") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def planes(count: int, pages: int, seed: int = 0) -> list[memoryview]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from lightsheet.app.planning import PIXEL_DTYPE, RingGeometry, frame_shape
 from lightsheet.app.processor_process import ProcessorProcess, ProcessorRequest
@@ -47,6 +47,7 @@ from lightsheet.processes.saver import SaverWorker
 from lightsheet.processes.scanner import ScannerWorker
 from lightsheet.processes.status import SCHEMAS, CameraStatus, DispatcherStatus, SaverStatus
 from lightsheet.processes.trigger import TriggerWorker
+from lightsheet.runtime.ctrl_c import ctrl_c_held
 from lightsheet.runtime.events import LoggedEvent
 from lightsheet.runtime.preview import PreviewBuffer
 from lightsheet.runtime.process_link import ProcessLink
@@ -64,6 +65,7 @@ STOP_ORDER = ("scanner", "trigger", "camera", "dispatcher", "saver")
 SAVER_CLOSE_S = 5.0  # closing the last chunk and the index
 SLOWEST_DISK_BYTES_S = 20e6  # before the saver measured its own speed
 RESTARTABLE = ("scanner", "trigger", "camera")
+_Block = TypeVar("_Block", Ring, PreviewBuffer)
 
 CameraLink = ProcessLink[CameraState, FinishRun]
 ScannerLink = ProcessLink[ScannerState, MeasurePiezo]
@@ -245,22 +247,27 @@ class Pipeline:
 
     def _create_blocks(self) -> None:
         geometry = self.geometry
-        self._frames = Ring.create(
+        self._frames = self._keep(lambda: Ring.create(
             "frames", (geometry.sensor_pixels,), PIXEL_DTYPE, geometry.frame_slots, FRAME_META,
             blocking=False,
-        )  # fmt: skip
-        self._blocks.append(self._frames)
-        self._volumes = Ring.create(
+        ))  # fmt: skip
+        self._volumes = self._keep(lambda: Ring.create(
             "volumes", (geometry.volume_pixels,), PIXEL_DTYPE, geometry.volume_slots,
             volume_meta_dtype(geometry.planes), blocking=True,
-        )  # fmt: skip
-        self._blocks.append(self._volumes)
-        self._preview = PreviewBuffer.create(
+        ))  # fmt: skip
+        self._preview = self._keep(lambda: PreviewBuffer.create(
             "0", geometry.volume_pixels, geometry.sensor_pixels, PIXEL_DTYPE
-        )
-        self._blocks.append(self._preview)
+        ))  # fmt: skip
         self._board_link = create_board_link(self.config.daq)
         log.info("shared memory: %s; %s", geometry.describe(), _pages(self._frames.spec.shm_name))
+
+    def _keep(self, make: Callable[[], _Block]) -> _Block:
+        """Make a block and hold it for ``close``, with Ctrl-C held in between: a block made but
+        not yet held was owned by nobody, and a Ctrl-C there left it in /dev/shm."""
+        with ctrl_c_held():
+            block = make()
+            self._blocks.append(block)
+        return block
 
     def _build(self, name: str) -> Worker:
         config = self.config

@@ -1,4 +1,4 @@
-"""Ctrl-C held back while a child process is spawned.
+"""Ctrl-C held back while a child process is spawned, or a shared-memory block is made and kept.
 
 Starting a ``spawn`` child writes its pickled start-up data into a pipe after the child exists.
 A ``KeyboardInterrupt`` in the middle of that write leaves a child that reads half its data and
@@ -10,6 +10,10 @@ raises at its next bytecode, inside the write. So both are done here: the mask, 
 inherits through exec and keeps until its own handler is set (an interpreter still importing must
 not see Ctrl-C), and a Python handler that only notes the signal; the noted Ctrl-C is raised again
 when the child is fully started.
+
+The pipeline holds it too while it makes each block and keeps it for its ``close``
+(``app/pipeline.py``): a block made but not yet kept belonged to nobody, and a Ctrl-C landing
+there left it in /dev/shm.
 """
 
 from __future__ import annotations

@@ -172,11 +172,10 @@ class _RawFile:
 
     def write(self, frame: memoryview) -> bool:
         """False when the mapped way is not possible here (before anything is written)."""
-        if self._mapped:
-            if not self._mapped.fill(self._fd, self.written, [frame]):
-                return False
-        else:
+        if self._mapped is None:
             _write_all(self._fd, frame)
+        elif not self._mapped.fill(self._fd, self.written, [frame]):
+            return False
         self.written += len(frame)
         if self._way == "writeback":
             start_writeback(self._fd)

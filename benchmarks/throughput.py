@@ -230,9 +230,10 @@ def _sink_limit(folder: Path, plain: dict[str, float], seconds: float, chunk_byt
     by_way: dict[str, float | None] = {way: None for way in RAW_WAYS}
     by_way["plain"] = plain["gbps"]
     best = plain
-    if is_tmpfs(folder):
-        ways = [("mapped", "copied through a mapping on 2 MiB pages")] if maps_huge_pages(
-            folder) else []  # fmt: skip
+    if maps_huge_pages(folder):
+        ways = [("mapped", "copied through a mapping on 2 MiB pages")]
+    elif is_tmpfs(folder):
+        ways = []
     else:
         ways = [("writeback", "each frame's writeback started at once"),
                 ("direct", "written with O_DIRECT from page-aligned memory")]  # fmt: skip

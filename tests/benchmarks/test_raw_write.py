@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
-
-import pytest
-
 from benchmarks.raw_write import raw_disk_gbps
-from lightsheet.storage.filesystem import is_tmpfs
+from tests.small_tmpfs import shm_folder
 
 SHAPE = (64, 64)
 FRAME = SHAPE[0] * SHAPE[1] * 2
@@ -32,13 +26,8 @@ def test_a_single_raw_write_stays_in_one_file_and_leaves_nothing(tmp_path):
 
 def test_the_mapped_raw_write_fills_files_in_turn_and_leaves_nothing():
     """The way the saver writes on a tmpfs at huge=advise (any tmpfs maps, 2 MiB pages or not)."""
-    if not Path("/dev/shm").is_dir() or not is_tmpfs("/dev/shm"):
-        pytest.skip("no tmpfs at /dev/shm")
-    folder = Path(tempfile.mkdtemp(prefix="test-raw-mapped-", dir="/dev/shm"))
-    try:
+    with shm_folder("test-raw-mapped-") as folder:
         result = raw_disk_gbps(folder, SHAPE, seconds=0.3, way="mapped", file_bytes=3 * FRAME)
         assert result is not None
         assert result["files"] == -(-result["bytes"] // (3 * FRAME)) >= 2
         assert list(folder.iterdir()) == []
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)

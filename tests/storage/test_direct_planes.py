@@ -7,8 +7,6 @@ import errno
 import fcntl
 import mmap
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import h5py
@@ -23,6 +21,7 @@ from lightsheet.storage.direct_planes import (
     preallocated_dataset_options,
 )
 from lightsheet.storage.filesystem import is_tmpfs
+from tests.small_tmpfs import shm_folder
 from tests.storage.test_storage_chunks import read_all
 
 ALIGNED = (3, 64, 64)  # 8 KiB planes: two pages each
@@ -84,11 +83,8 @@ def disk_run(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def tmpfs_run():
-    if not Path("/dev/shm").is_dir() or not is_tmpfs("/dev/shm"):
-        pytest.skip("no tmpfs at /dev/shm")
-    folder = Path(tempfile.mkdtemp(prefix="test-direct-planes-", dir="/dev/shm"))
-    yield folder / "run"
-    shutil.rmtree(folder, ignore_errors=True)
+    with shm_folder("test-direct-planes-") as folder:
+        yield folder / "run"
 
 
 @pytest.mark.parametrize(

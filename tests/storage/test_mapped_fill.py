@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,18 +15,15 @@ import pytest
 from lightsheet.storage import mapped_fill
 from lightsheet.storage.filesystem import is_tmpfs
 from lightsheet.storage.mapped_fill import MappedFill, maps_huge_pages
-from tests.small_tmpfs import small_tmpfs
+from tests.small_tmpfs import shm_folder, small_tmpfs
 
 PAGE = 4096
 
 
 @pytest.fixture
-def shm_folder() -> Iterator[Path]:
-    if not Path("/dev/shm").is_dir() or not is_tmpfs("/dev/shm"):
-        pytest.skip("no tmpfs at /dev/shm")
-    folder = Path(tempfile.mkdtemp(prefix="test-mapped-fill-", dir="/dev/shm"))
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+def shm() -> Iterator[Path]:
+    with shm_folder("test-mapped-fill-") as folder:
+        yield folder
 
 
 @pytest.fixture
@@ -43,8 +38,8 @@ def planes(count: int, pages: int, seed: int = 0) -> list[memoryview]:
     return [memoryview(rng.integers(0, 256, pages * PAGE, dtype=np.uint8)) for _ in range(count)]
 
 
-def test_planes_land_end_to_end_at_the_offset_and_grow_the_file(shm_folder: Path) -> None:
-    path = shm_folder / "chunk"
+def test_planes_land_end_to_end_at_the_offset_and_grow_the_file(shm: Path) -> None:
+    path = shm / "chunk"
     head = b"h" * (3 * PAGE)  # what HDF5 wrote before: left as it was
     path.write_bytes(head)
     data = planes(3, 5)
@@ -59,8 +54,8 @@ def test_planes_land_end_to_end_at_the_offset_and_grow_the_file(shm_folder: Path
     assert content[2 * PAGE :] == b"".join(bytes(plane) for plane in data)
 
 
-def test_what_is_not_whole_pages_is_left_to_the_plain_write(shm_folder: Path) -> None:
-    path = shm_folder / "chunk"
+def test_what_is_not_whole_pages_is_left_to_the_plain_write(shm: Path) -> None:
+    path = shm / "chunk"
     path.touch()
     fd = os.open(path, os.O_RDWR)
     try:
@@ -87,12 +82,12 @@ def test_a_full_tmpfs_is_an_error_not_a_killed_process(small_advise_tmpfs: Path)
 
 
 def test_a_kernel_that_refuses_the_advice_leaves_the_plain_write(
-    shm_folder: Path, monkeypatch: pytest.MonkeyPatch
+    shm: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Before Linux 5.14 the kernel answers EINVAL to MADV_POPULATE_WRITE, as it answers any
     advice it does not know: here one it does not know."""
     monkeypatch.setattr(mapped_fill, "MADV_POPULATE_WRITE", 9999)
-    fd = os.open(shm_folder / "chunk", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(shm / "chunk", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fill = MappedFill()
         assert not fill.fill(fd, 0, planes(1, 2))

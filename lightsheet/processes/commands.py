@@ -178,6 +178,9 @@ class RunClosed:
     chunks: int
     bytes_written: int = 0  # image data the saver wrote for the run
     write_s: float = 0.0  # time spent writing it: bytes / write_s is the sink's speed in the run
+    # Uncompressed planes written O_DIRECT, through a mapping on 2 MiB pages, through the page
+    # cache (``storage.direct_planes.PlanesByWay``): why the sink ran at that speed.
+    planes_by_way: tuple[int, int, int] = (0, 0, 0)
 
 
 # -- trigger ----------------------------------------------------------------------------------

@@ -248,12 +248,12 @@ class SaverWorker(Worker):
         status.chunks = writer.chunks_completed
         status.run_open = -1
         status.run_done = plan.run
+        ways = writer.planes_by_way
         self.log.info(
-            "run %d: files closed, %d volume(s) in %d chunk(s)",
-            plan.run,
-            writer.volumes_written,
-            writer.chunks_completed,
-        )
+            "run %d: files closed, %d volume(s) in %d chunk(s); uncompressed planes written "
+            "%d O_DIRECT, %d through 2 MiB-page mappings, %d through the page cache",
+            plan.run, writer.volumes_written, writer.chunks_completed, *ways,
+        )  # fmt: skip
         acquired = -1 if end is None else int(end["frames_acquired"])
         self.notify(
             RunClosed(
@@ -266,6 +266,7 @@ class SaverWorker(Worker):
                 chunks=writer.chunks_completed,
                 bytes_written=writer.bytes_written,
                 write_s=writer.write_seconds,
+                planes_by_way=(ways.direct, ways.mapped, ways.cached),
             )
         )
 

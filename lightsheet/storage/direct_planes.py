@@ -84,6 +84,10 @@ class PlacedPlane(NamedTuple):
         return all(n % ALIGN == 0 for n in (self.address, self.offset, len(self.data)))
 
 
+# The ways by name, in PlanesByWay's order, as metadata.json's ``saver.planes_written`` keys them.
+PLANE_WAYS = ("direct", "mapped", "page_cache")
+
+
 class PlanesByWay(NamedTuple):
     """Planes written so far each way."""
 

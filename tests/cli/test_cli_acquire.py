@@ -30,6 +30,7 @@ def test_acquire_then_inspect(tmp_path: Path) -> None:
     saver = json.loads((run / "metadata.json").read_text())["saver"]
     assert saver["bytes_written"] == 3 * 4 * 64 * 64 * 2  # and the time it took: the sink's speed
     assert saver["write_s"] >= 0 and saver.get("write_gbps", 1) > 0
+    assert sum(saver["planes_written"].values()) == 3 * 4  # every plane, and the way it went
     assert sorted(p.name for p in (run / "logs").iterdir()) == [
         "camera.log", "dispatcher.log", "main.log", "saver.log", "scanner.log",
     ]

@@ -91,8 +91,10 @@ def test_a_run_is_written_and_reported_with_the_counts_of_its_end_marker(rings, 
     assert report == RunClosed(
         1, True, 12, 1, 1, volumes_saved=3, chunks=3,
         bytes_written=3 * PLANES * HEIGHT * WIDTH * 2, write_s=report.write_s,
+        planes_by_way=report.planes_by_way,
     )  # fmt: skip
     assert 0 < report.write_s < 60  # the time spent writing: the sink's speed in the run
+    assert sum(report.planes_by_way) == 3 * PLANES  # each plane, counted by the way it went
     assert_saved(folder, written)
 
 

@@ -105,6 +105,29 @@ def test_a_slow_write_is_shown_in_mb_per_second_not_as_zero(tmp_path):
     assert "0.3 s of writing: 0.289 MB/s of pixels" in text
 
 
+@pytest.mark.parametrize(
+    ("planes", "said"),
+    [
+        ({"direct": 120, "mapped": 0, "page_cache": 0}, "written O_DIRECT"),
+        ({"direct": 0, "mapped": 120, "page_cache": 0}, "written through 2 MiB-page mappings"),
+        ({"direct": 0, "mapped": 0, "page_cache": 120}, "written through the page cache"),
+        (
+            {"direct": 118, "mapped": 0, "page_cache": 2},
+            "written 118 O_DIRECT, 2 through the page cache",
+        ),
+    ],
+)
+def test_the_summary_names_the_way_the_planes_were_written(tmp_path, planes, said):
+    finished_run(tmp_path, gaps={})
+    metadata = summarize_run(tmp_path).metadata
+    saver = {"bytes_written": 2_000_000_000, "write_s": 0.8, "write_gbps": 2.5,
+             "planes_written": planes}  # fmt: skip
+    write_metadata(tmp_path, {**metadata, "saver": saver})
+    text = format_summary(summarize_run(tmp_path))
+    (line,) = [line for line in text.splitlines() if line.startswith("writing:")]
+    assert line.endswith(f"of the run spent writing); planes {said}")
+
+
 def test_summary_flags_an_interrupted_run(tmp_path):
     write_metadata(tmp_path, {"start_time": "2024-05-01T12:00:00+00:00", "stop_reason": "running"})
     writer = ChunkWriter(tmp_path, SHAPE, np.uint16, 2)

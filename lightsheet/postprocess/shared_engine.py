@@ -24,7 +24,7 @@ from lightsheet.postprocess.source import read_volume_into
 from lightsheet.processing.corrections import FLOAT, max_project, process_plane
 from lightsheet.processing.jobs import ProcessingError
 from lightsheet.processing.pool import ProcessingPool
-from lightsheet.processing.shared_array import create_shared_array
+from lightsheet.processing.shared_array import held_shared_array
 from lightsheet.storage import open_run
 
 _log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def run_shared(
     with contextlib.ExitStack() as owned:
 
         def shared(shape, dtype, purpose):
-            return owned.enter_context(create_shared_array(shape, dtype, purpose))
+            return held_shared_array(owned, shape, dtype, purpose)
 
         stack = shared((t, z, y, x), FLOAT, "stack")
         present = shared((t * z,), bool, "present")

@@ -22,6 +22,7 @@ in the caller.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import multiprocessing as mp
@@ -52,9 +53,10 @@ from lightsheet.processing.shared_array import (
     ArrayHandle,
     SharedArray,
     clean_start,
-    create_shared_array,
+    held_shared_array,
 )
 from lightsheet.processing.signals import children_ignore_ctrl_c
+from lightsheet.runtime.ctrl_c import ctrl_c_held
 from lightsheet.runtime.shm import release_block
 
 BACKENDS = ("processes", "threads")
@@ -172,7 +174,8 @@ class ProcessingPool:
         self._cancel_requested.clear()
         external = cancel or threading.Event()
         n_items = (arrays[0].handle if isinstance(arrays[0], SharedArray) else arrays[0]).shape[0]
-        with create_shared_array((n_items,), STATUS_DTYPE, "status") as status:
+        with contextlib.ExitStack() as owned:
+            status = held_shared_array(owned, (n_items,), STATUS_DTYPE, "status")
             job = make_job(func, arrays, params, status.handle)
             item_bytes = sum(h.nbytes for h in job.arrays)
             serial = n_items < 2 or item_bytes < self.serial_below_bytes
@@ -229,15 +232,20 @@ class ProcessingPool:
 
     def _run_processes(self, job, n_items: int, run: _Run) -> None:
         self.start()
-        block = pool_worker.write_job(job, next(_job_ids))
+        with contextlib.ExitStack() as owned:
+            with ctrl_c_held():  # a job block made but not yet owned would belong to nobody
+                block = pool_worker.write_job(job, next(_job_ids))
+                owned.callback(release_block, block, unlink=True)
+            self._feed_processes(block.name, n_items, run)
 
+    def _feed_processes(self, block_name: str, n_items: int, run: _Run) -> None:
         def tasks():
             # imap feeds tasks from a thread; after a cancel no further task is sent, so only
             # those already queued come back (skipped), and the call returns promptly.
             for index in range(n_items):
                 if run.should_stop():
                     return
-                yield block.name, index
+                yield block_name, index
 
         try:
             self._cancel_flag.clear()
@@ -262,8 +270,6 @@ class ProcessingPool:
             self._release_workers()
         except _ForcedStop:
             self._terminate()
-        finally:
-            release_block(block, unlink=True)
 
     def _check_workers(self, run: _Run) -> None:
         """A worker that died inside an item, or one that overran the grace after a cancel,

@@ -19,7 +19,7 @@ from typing import Any
 
 from lightsheet.processing.jobs import Job, ResolvedJob, resolve, run_item
 from lightsheet.processing.shared_array import release_attached
-from lightsheet.runtime.shm import attach_block, create_block, release_block
+from lightsheet.runtime.shm import attach_block, create_block, release_block, removed_on_failure
 
 EXIT_ORPHANED = 70
 _LENGTH = struct.Struct("<Q")
@@ -31,10 +31,11 @@ def write_job(job: Job, ident: int):
     """Put ``job`` on a new block owned by the caller; returns the block (unlink it after)."""
     payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
     block = create_block("job", ident, _LENGTH.size + len(payload))
-    buf = block.buf
-    assert buf is not None
-    buf[: _LENGTH.size] = _LENGTH.pack(len(payload))
-    buf[_LENGTH.size : _LENGTH.size + len(payload)] = payload
+    with removed_on_failure(block):
+        buf = block.buf
+        assert buf is not None
+        buf[: _LENGTH.size] = _LENGTH.pack(len(payload))
+        buf[_LENGTH.size : _LENGTH.size + len(payload)] = payload
     return block
 
 

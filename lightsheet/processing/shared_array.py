@@ -1,7 +1,8 @@
 """Numpy arrays on named shared-memory blocks, so that worker processes change a stack in place
 instead of receiving and returning copies of it.
 
-The owner holds a block in a ``with`` statement and unlinks it on every exit path; never from
+The owner holds a block in a ``with`` statement (or an ``ExitStack``, `held_shared_array`, with
+Ctrl-C held until the stack holds it) and unlinks it on every exit path; never from
 ``__del__``, which runs at an unpredictable moment (while workers still use the block, or not at
 all). Workers receive a small picklable `ArrayHandle` and attach to each block once, caching the
 mapping until the owner's job ends (`release_attached`).
@@ -12,6 +13,7 @@ block sparse, and only the first write past what tmpfs can hold would find out, 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import math
@@ -25,12 +27,14 @@ from typing import Any
 import numpy as np
 import psutil
 
+from lightsheet.runtime.ctrl_c import ctrl_c_held
 from lightsheet.runtime.shm import (
     SHM_DIR,
     attach_block,
     create_block,
     release_block,
     remove_stale_blocks,
+    removed_on_failure,
 )
 
 # RAM and /dev/shm space left to everything else when a block is admitted.
@@ -126,9 +130,10 @@ class SharedArray:
         self._shm: shared_memory.SharedMemory | None = create_block(
             purpose, next(_ids), max(nbytes, 1)
         )
-        self.array: np.ndarray = np.ndarray(shape, dtype, buffer=self._shm.buf)
-        self.handle = ArrayHandle(self._shm.name, shape, dtype.str)
-        _owned[self.handle.name] = self.array
+        with removed_on_failure(self._shm):
+            self.array: np.ndarray = np.ndarray(shape, dtype, buffer=self._shm.buf)
+            self.handle = ArrayHandle(self._shm.name, shape, dtype.str)
+            _owned[self.handle.name] = self.array
 
     @property
     def name(self) -> str:
@@ -163,6 +168,17 @@ def create_shared_array(
     Raises NotEnoughMemory when it would not fit in free RAM or /dev/shm.
     """
     return SharedArray(shape, dtype, purpose)
+
+
+def held_shared_array(
+    owner: contextlib.ExitStack, shape: tuple[int, ...], dtype: np.dtype | str | type,
+    purpose: str = "array",
+) -> SharedArray:  # fmt: skip
+    """A new shared array that ``owner`` unlinks when it closes, made and entered with Ctrl-C
+    held: a block made but not yet entered belonged to nobody, and a Ctrl-C there left it to
+    Python's resource tracker at exit, with a "leaked shared_memory objects" warning."""
+    with ctrl_c_held():
+        return owner.enter_context(SharedArray(shape, dtype, purpose))
 
 
 def attach(handle: ArrayHandle | SharedArray) -> np.ndarray:

@@ -12,8 +12,9 @@ not see Ctrl-C), and a Python handler that only notes the signal; the noted Ctrl
 when the child is fully started.
 
 The pipeline holds it too while it makes each block and keeps it for its ``close``
-(``app/pipeline.py``): a block made but not yet kept belonged to nobody, and a Ctrl-C landing
-there left it in /dev/shm.
+(``app/pipeline.py``), and so do the processing pool and engine for their shared arrays and job
+block (``processing/shared_array.held_shared_array``, ``processing/pool.py``): a block made but
+not yet kept belonged to nobody, and a Ctrl-C landing there left it in /dev/shm.
 """
 
 from __future__ import annotations

@@ -10,8 +10,7 @@ RUNS    := runs
 $(STAMP): pyproject.toml
 	@bash scripts/ensure-python.sh
 	@test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,scientific]'
+	@bash scripts/install-venv.sh $(VENV)
 	@touch $(STAMP)
 
 # The main job: the GUI on the simulated rig when a display is present, otherwise a headless

@@ -90,8 +90,8 @@ def sample(pids: dict[str, int], frames: int, run_dir: Path) -> dict[str, Any]:
             process = psutil.Process(pid)
             with process.oneshot():
                 uss = uss_outside(pid, run_dir)
-                if uss is None:
-                    uss = process.memory_full_info().uss
+                if uss is None:  # its smaps unreadable: gone, or not ours to read
+                    continue
                 row["processes"][name] = {
                     "uss_mb": uss / MB,
                     "fds": process.num_fds(),

@@ -28,7 +28,7 @@ from lightsheet.app.planning import chunk_bytes
 from lightsheet.app.runs import Progress, Run
 from lightsheet.app.session import Session
 from lightsheet.processes.commands import RunClosed
-from lightsheet.storage.direct_planes import PLANE_WAYS
+from lightsheet.storage.direct_planes import PlanesByWay
 from lightsheet.storage.metadata import now_iso, software_versions, write_metadata
 from lightsheet.storage.run_reader import RunError, iter_frames_table, summarize_run
 from lightsheet.storage.salvage import salvage_partial_chunks
@@ -293,7 +293,8 @@ def _saver_section(report: RunClosed) -> dict[str, Any]:
         "bytes_written": report.bytes_written, "write_s": round(report.write_s, 6),
     }  # fmt: skip
     if sum(report.planes_by_way):
-        section["planes_written"] = dict(zip(PLANE_WAYS, report.planes_by_way, strict=True))
+        ways = zip(PlanesByWay._fields, report.planes_by_way, strict=True)
+        section["planes_written"] = dict(ways)
     if report.write_s > 0:
         # Four significant figures: a tiny run on a loaded machine writes at 0.0003 GB/s, which
         # three decimals recorded as 0.0.

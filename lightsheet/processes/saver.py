@@ -45,6 +45,7 @@ from lightsheet.runtime.ring import Ring, RingSpec, Slot
 from lightsheet.runtime.status import StatusBoard
 from lightsheet.runtime.worker import Worker, WorkerFailure
 from lightsheet.storage.chunks import ChunkWriter
+from lightsheet.storage.direct_planes import describe_ways
 from lightsheet.storage.space import DiskFull
 
 READ_TIMEOUT_S = 0.1
@@ -250,9 +251,9 @@ class SaverWorker(Worker):
         status.run_done = plan.run
         ways = writer.planes_by_way
         self.log.info(
-            "run %d: files closed, %d volume(s) in %d chunk(s); uncompressed planes written "
-            "%d O_DIRECT, %d through 2 MiB-page mappings, %d through the page cache",
-            plan.run, writer.volumes_written, writer.chunks_completed, *ways,
+            "run %d: files closed, %d volume(s) in %d chunk(s); uncompressed planes written %s",
+            plan.run, writer.volumes_written, writer.chunks_completed,
+            describe_ways(ways._asdict()) or "none",
         )  # fmt: skip
         acquired = -1 if end is None else int(end["frames_acquired"])
         self.notify(
@@ -266,7 +267,7 @@ class SaverWorker(Worker):
                 chunks=writer.chunks_completed,
                 bytes_written=writer.bytes_written,
                 write_s=writer.write_seconds,
-                planes_by_way=(ways.direct, ways.mapped, ways.cached),
+                planes_by_way=ways,
             )
         )
 

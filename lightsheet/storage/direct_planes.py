@@ -42,7 +42,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -84,16 +84,27 @@ class PlacedPlane(NamedTuple):
         return all(n % ALIGN == 0 for n in (self.address, self.offset, len(self.data)))
 
 
-# The ways by name, in PlanesByWay's order, as metadata.json's ``saver.planes_written`` keys them.
-PLANE_WAYS = ("direct", "mapped", "page_cache")
-
-
 class PlanesByWay(NamedTuple):
-    """Planes written so far each way."""
+    """Planes written so far each way; the field names key metadata.json's
+    ``saver.planes_written``."""
 
     direct: int  # O_DIRECT, on a disk
     mapped: int  # through a mapping on 2 MiB pages, on a tmpfs (``mapped_fill.py``)
-    cached: int  # write(2) through the page cache
+    page_cache: int  # write(2) through the page cache
+
+
+_WAY_WORDS = {"direct": "O_DIRECT", "mapped": "through 2 MiB-page mappings",
+              "page_cache": "through the page cache"}  # fmt: skip
+
+
+def describe_ways(counts: Mapping[str, Any]) -> str | None:
+    """How the uncompressed planes went to the files, for the operator (the saver's log,
+    ``inspect``): one way by name, several with counts; None when none was counted."""
+    used = [(way, n) for way, n in counts.items()
+            if way in _WAY_WORDS and isinstance(n, int) and n > 0]  # fmt: skip
+    if len(used) == 1:
+        return _WAY_WORDS[used[0][0]]
+    return ", ".join(f"{n} {_WAY_WORDS[way]}" for way, n in used) or None
 
 
 class UncompressedPlanes:
@@ -123,11 +134,11 @@ class UncompressedPlanes:
         self._direct_fd: int | None = None
         self._direct_planes = 0
         self._mapped_planes = 0
-        self._cached_planes = 0
+        self._page_cache_planes = 0
 
     @property
     def by_way(self) -> PlanesByWay:
-        return PlanesByWay(self._direct_planes, self._mapped_planes, self._cached_planes)
+        return PlanesByWay(self._direct_planes, self._mapped_planes, self._page_cache_planes)
 
     def open_file(self, path: Path) -> None:
         """Planes go to ``path`` (an open HDF5 file with aligned, preallocated chunks) next."""
@@ -181,7 +192,7 @@ class UncompressedPlanes:
                 self._direct_planes += len(run)
             else:
                 self._write_cached(run)
-                self._cached_planes += len(run)
+                self._page_cache_planes += len(run)
 
     def _place(
         self, dataset: h5py.Dataset, coord: tuple[int, ...], image: np.ndarray

@@ -15,6 +15,7 @@ import h5py
 import hdf5plugin  # noqa: F401  (registers the Blosc filter that compressed chunk files need)
 import numpy as np
 
+from lightsheet.storage.direct_planes import describe_ways
 from lightsheet.storage.durable import PARTIAL_SUFFIX
 from lightsheet.storage.metadata import METADATA_FILE, STOP_REASON_RUNNING, read_metadata
 from lightsheet.storage.virtual import CHUNKS_DIR, DATA, DATASET_FILE, FRAMES, WAVEFORMS
@@ -300,24 +301,9 @@ def _describe_writing(saver: Any, duration_s: float | None, compressed: bool) ->
     )  # fmt: skip
     if duration_s:
         text += f" ({100 * saver['write_s'] / duration_s:.0f} % of the run spent writing)"
-    ways = _describe_ways(saver.get("planes_written"))
+    planes = saver.get("planes_written")
+    ways = describe_ways(planes) if isinstance(planes, dict) else None
     return text if ways is None else f"{text}; planes written {ways}"
-
-
-_WAY_WORDS = {"direct": "O_DIRECT", "mapped": "through 2 MiB-page mappings",
-              "page_cache": "through the page cache"}  # fmt: skip
-
-
-def _describe_ways(planes: Any) -> str | None:
-    """How the uncompressed planes went to the files: one way by name, several with counts."""
-    if not isinstance(planes, dict):
-        return None
-    used = [
-        (way, n) for way, n in planes.items() if way in _WAY_WORDS and isinstance(n, int) and n > 0
-    ]
-    if len(used) == 1:
-        return _WAY_WORDS[used[0][0]]
-    return ", ".join(f"{n} {_WAY_WORDS[way]}" for way, n in used) or None
 
 
 def format_summary(summary: RunSummary) -> str:
